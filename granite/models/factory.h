@@ -1,0 +1,11 @@
+#pragma once
+// make_model: a plain switch over the architecture (no registry, no static initialisers: house rule 7).
+#include "granite/models/causal_lm.h"
+
+namespace granite {
+
+// Builds the network with HF-style random init (normal(0, initializer_range), zero biases, unit norms;
+// GPTBigCode c_proj scaled by 1/sqrt(2L) as HF does). Validates the config first.
+CausalLM make_model(const ModelConfig& cfg);
+
+}  // namespace granite

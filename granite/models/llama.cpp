@@ -1,0 +1,104 @@
+#include "granite/models/llama.h"
+
+#include <torch/nn/functional/linear.h>
+
+#include <cmath>
+#include <limits>
+
+#include "granite/models/positions.h"
+#include "granite/nn/attention.h"
+#include "granite/nn/rotary.h"
+
+namespace granite {
+
+namespace nn = torch::nn;
+
+namespace {
+nn::Linear linear(int64_t in, int64_t out, bool bias) { return nn::Linear(nn::LinearOptions(in, out).bias(bias)); }
+}  // namespace
+
+LlamaAttentionImpl::LlamaAttentionImpl(const ModelConfig& cfg)
+    : H_(cfg.num_attention_heads),
+      Hkv_(cfg.num_key_value_heads),
+      D_(cfg.resolved_head_dim()),
+      dropout_(cfg.attention_dropout) {
+  const int64_t C = cfg.hidden_size;
+  q_proj = register_module("q_proj", linear(C, H_ * D_, cfg.attention_bias));
+  k_proj = register_module("k_proj", linear(C, Hkv_ * D_, cfg.attention_bias));
+  v_proj = register_module("v_proj", linear(C, Hkv_ * D_, cfg.attention_bias));
+  o_proj = register_module("o_proj", linear(H_ * D_, C, cfg.attention_bias));
+}
+
+torch::Tensor LlamaAttentionImpl::forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
+                                          KVCache* cache, int64_t layer) {
+  const int64_t B = x.size(0), T = x.size(1);
+  auto q = q_proj(x).view({B, T, H_, D_}).transpose(1, 2);    // (B, H, T, D)
+  auto k = k_proj(x).view({B, T, Hkv_, D_}).transpose(1, 2);  // (B, Hkv, T, D)
+  auto v = v_proj(x).view({B, T, Hkv_, D_}).transpose(1, 2);  // (B, Hkv, T, D)
+  q = apply_rope(q, cos, sin);
+  k = apply_rope(k, cos, sin);
+  if (cache) std::tie(k, v) = cache->append(layer, k, v);     // (B, Hkv, past + T, D)
+  auto y = causal_attention(q, k, v, 1.0 / std::sqrt(double(D_)), is_training() ? dropout_ : 0.0);
+  return o_proj(y.transpose(1, 2).reshape({B, T, H_ * D_}));  // (B, T, C)
+}
+
+LlamaMLPImpl::LlamaMLPImpl(const ModelConfig& cfg) {
+  const int64_t C = cfg.hidden_size, I = cfg.intermediate_size;
+  gate_proj = register_module("gate_proj", linear(C, I, cfg.mlp_bias));
+  up_proj = register_module("up_proj", linear(C, I, cfg.mlp_bias));
+  down_proj = register_module("down_proj", linear(I, C, cfg.mlp_bias));
+}
+
+torch::Tensor LlamaMLPImpl::forward(const torch::Tensor& x) {
+  return down_proj(torch::silu(gate_proj(x)) * up_proj(x));
+}
+
+LlamaDecoderLayerImpl::LlamaDecoderLayerImpl(const ModelConfig& cfg) {
+  input_layernorm = register_module("input_layernorm", RMSNorm(cfg.hidden_size, cfg.norm_eps));
+  self_attn = register_module("self_attn", LlamaAttention(cfg));
+  post_attention_layernorm = register_module("post_attention_layernorm", RMSNorm(cfg.hidden_size, cfg.norm_eps));
+  mlp = register_module("mlp", LlamaMLP(cfg));
+}
+
+torch::Tensor LlamaDecoderLayerImpl::forward(torch::Tensor x, const torch::Tensor& cos, const torch::Tensor& sin,
+                                             KVCache* cache, int64_t layer) {
+  x = x + self_attn(input_layernorm(x), cos, sin, cache, layer);
+  return x + mlp(post_attention_layernorm(x));
+}
+
+LlamaModelImpl::LlamaModelImpl(const ModelConfig& cfg) : D_(cfg.resolved_head_dim()), rope_theta_(cfg.rope_theta) {
+  embed_tokens = register_module("embed_tokens", nn::Embedding(cfg.vocab_size, cfg.hidden_size));
+  layers = register_module("layers", nn::ModuleList());
+  for (int64_t i = 0; i < cfg.num_hidden_layers; ++i) {
+    blocks_.push_back(LlamaDecoderLayer(cfg));
+    layers->push_back(blocks_.back());  // registered as "layers.<i>"
+  }
+  norm = register_module("norm", RMSNorm(cfg.hidden_size, cfg.norm_eps));
+}
+
+torch::Tensor LlamaModelImpl::forward(const torch::Tensor& input_ids, const torch::Tensor& position_ids,
+                                      KVCache* cache) {
+  auto h = embed_tokens(input_ids);                                              // (B, T, C)
+  auto [cos, sin] = rope_cos_sin(position_ids, D_, rope_theta_, h.scalar_type());  // (B, T, D), once for all layers
+  for (size_t i = 0; i < blocks_.size(); ++i) h = blocks_[i](h, cos, sin, cache, int64_t(i));
+  if (cache) cache->advance(input_ids.size(1));
+  return norm(h);
+}
+
+LlamaForCausalLMImpl::LlamaForCausalLMImpl(const ModelConfig& cfg) : CausalLMImpl(cfg) {
+  model = register_module("model", LlamaModel(cfg));
+  if (!cfg.tie_word_embeddings) {
+    lm_head = register_module("lm_head", linear(cfg.hidden_size, cfg.vocab_size, /*bias=*/false));
+  }
+}
+
+torch::Tensor LlamaForCausalLMImpl::forward(const torch::Tensor& input_ids, const torch::Tensor& position_ids,
+                                            KVCache* cache) {
+  // RoPE has no table to run off, so (as in HF) max_position_embeddings is advice, not a limit, for llama.
+  auto positions = detail::resolve_positions(input_ids, position_ids, cache, std::numeric_limits<int64_t>::max());
+  auto h = model(input_ids, positions, cache);
+  // Tied: logits = h @ embed_tokens.weight^T (no separate parameter, as HF ties them).
+  return lm_head ? lm_head(h) : torch::nn::functional::linear(h, model->embed_tokens->weight);
+}
+
+}  // namespace granite

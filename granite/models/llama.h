@@ -1,0 +1,76 @@
+#pragma once
+// Llama family = Granite-3B/8B-code (HF LlamaForCausalLM). Pre-norm decoder:
+//   h = x + o_proj(attn(input_layernorm(x)));   out = h + down_proj(silu(gate_proj(n)) * up_proj(n)), n = post_norm(h)
+// Granite-code sets attention_bias and mlp_bias (all seven linears biased) and ties lm_head to embed_tokens.
+// Module names are the HF checkpoint keys: model.embed_tokens, model.layers.N.{input_layernorm, self_attn.{q,k,v,o}_proj,
+// post_attention_layernorm, mlp.{gate,up,down}_proj}, model.norm, lm_head (absent when tied).
+#include <torch/nn/modules/container/modulelist.h>
+#include <torch/nn/modules/embedding.h>
+#include <torch/nn/modules/linear.h>
+
+#include <vector>
+
+#include "granite/models/causal_lm.h"
+#include "granite/nn/rms_norm.h"
+
+namespace granite {
+
+class LlamaAttentionImpl : public torch::nn::Module {
+ public:
+  explicit LlamaAttentionImpl(const ModelConfig& cfg);
+  // x (B, T, C); cos/sin (B, T, D) -> (B, T, C)
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin, KVCache* cache,
+                        int64_t layer);
+  torch::nn::Linear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, o_proj{nullptr};
+
+ private:
+  int64_t H_, Hkv_, D_;
+  double dropout_;
+};
+TORCH_MODULE(LlamaAttention);
+
+class LlamaMLPImpl : public torch::nn::Module {
+ public:
+  explicit LlamaMLPImpl(const ModelConfig& cfg);
+  torch::Tensor forward(const torch::Tensor& x);  // SwiGLU
+  torch::nn::Linear gate_proj{nullptr}, up_proj{nullptr}, down_proj{nullptr};
+};
+TORCH_MODULE(LlamaMLP);
+
+class LlamaDecoderLayerImpl : public torch::nn::Module {
+ public:
+  explicit LlamaDecoderLayerImpl(const ModelConfig& cfg);
+  torch::Tensor forward(torch::Tensor x, const torch::Tensor& cos, const torch::Tensor& sin, KVCache* cache,
+                        int64_t layer);
+  RMSNorm input_layernorm{nullptr}, post_attention_layernorm{nullptr};
+  LlamaAttention self_attn{nullptr};
+  LlamaMLP mlp{nullptr};
+};
+TORCH_MODULE(LlamaDecoderLayer);
+
+class LlamaModelImpl : public torch::nn::Module {
+ public:
+  explicit LlamaModelImpl(const ModelConfig& cfg);
+  // Final hidden states (B, T, C).
+  torch::Tensor forward(const torch::Tensor& input_ids, const torch::Tensor& position_ids, KVCache* cache);
+  torch::nn::Embedding embed_tokens{nullptr};
+  torch::nn::ModuleList layers{nullptr};
+  RMSNorm norm{nullptr};
+
+ private:
+  std::vector<LlamaDecoderLayer> blocks_;  // the same modules as `layers`, typed (no casts in forward)
+  int64_t D_;
+  double rope_theta_;
+};
+TORCH_MODULE(LlamaModel);
+
+class LlamaForCausalLMImpl : public CausalLMImpl {
+ public:
+  explicit LlamaForCausalLMImpl(const ModelConfig& cfg);
+  torch::Tensor forward(const torch::Tensor& input_ids, const torch::Tensor& position_ids = {},
+                        KVCache* cache = nullptr) override;
+  LlamaModel model{nullptr};
+  torch::nn::Linear lm_head{nullptr};  // registered only when embeddings are untied
+};
+
+}  // namespace granite

@@ -1,0 +1,35 @@
+#pragma once
+// Preallocated key/value cache: one (B, Hkv, Tmax, D) buffer pair per layer, filled in place as decoding advances.
+// Static shapes (no torch::cat per step) keep decode allocation-free and CUDA-graph friendly.
+// Protocol for one model forward over T new tokens: every layer calls append(layer, k, v) and attends to the
+// returned views of positions [0, length() + T); the model calls advance(T) once after the last layer.
+#include <torch/types.h>
+
+#include <cstdint>
+#include <utility>
+#include <vector>
+
+#include "granite/config/model_config.h"
+
+namespace granite {
+
+class KVCache {
+ public:
+  KVCache(const ModelConfig& cfg, int64_t batch_size, int64_t max_length, torch::ScalarType dtype,
+          torch::Device device);
+
+  // Writes k, v (B, Hkv, T, D) at [length(), length()+T) of `layer`; returns views of [0, length()+T).
+  std::pair<torch::Tensor, torch::Tensor> append(int64_t layer, const torch::Tensor& k, const torch::Tensor& v);
+  void advance(int64_t tokens);
+  void reset() { length_ = 0; }
+
+  int64_t length() const { return length_; }  // tokens already cached
+  int64_t capacity() const { return max_length_; }
+  int64_t batch_size() const { return batch_size_; }
+
+ private:
+  std::vector<torch::Tensor> keys_, values_;  // per layer, (B, Hkv, Tmax, D)
+  int64_t batch_size_, max_length_, length_ = 0;
+};
+
+}  // namespace granite

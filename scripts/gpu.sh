@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# Build and test on the GPU machine (Ubuntu 24.04, CUDA, PyTorch 2.x wheel, no internet):
+#   bash scripts/gpu.sh [steps...]        steps: test (default), interop
+# Needs .deps/ from scripts/fetch_gpu_deps.sh (run on a Debian 12 machine with network, then carried along).
+# The .debs are unpacked into $GRANITE_DEPS_PREFIX (default /opt/deps); LibTorch is the one inside the python3 wheel.
+# Logs go to $OUT when it is set (else build-gpu/).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+steps=("$@")
+[[ ${#steps[@]} -gt 0 ]] || steps=(test)
+for s in "${steps[@]}"; do
+  case "$s" in
+    test | interop) ;;
+    *) echo "gpu.sh: unknown step '$s' (known: test, interop)" >&2; exit 2 ;;
+  esac
+done
+
+section() { printf '\n==================== %s ====================\n' "$*"; }
+build="build-gpu"
+deps=${GRANITE_DEPS_PREFIX:-/opt/deps}
+logs=${OUT:-$build}
+mkdir -p "$build" "$logs"
+
+section "Machine"
+nvidia-smi -L || echo "gpu.sh: warning: nvidia-smi -L failed" >&2
+if [[ -z "${CUDACXX:-}" ]]; then
+  if command -v nvcc >/dev/null 2>&1; then
+    CUDACXX=$(command -v nvcc)
+  elif [[ -x /usr/local/cuda/bin/nvcc ]]; then
+    CUDACXX=/usr/local/cuda/bin/nvcc
+  fi
+fi
+if [[ -n "${CUDACXX:-}" ]]; then
+  export CUDACXX
+  echo "nvcc: $CUDACXX ($("$CUDACXX" --version | grep -o 'release [0-9.]*'))"
+else
+  echo "gpu.sh: warning: no nvcc on PATH or at /usr/local/cuda/bin" >&2
+fi
+python3 -c 'import torch; print("torch", torch.__version__, "| CUDA", torch.version.cuda,
+                                "| cuda available:", torch.cuda.is_available())'
+cmake --version | sed -n 1p
+g++ --version | sed -n 1p
+
+section "Dependencies from .deps/ into $deps"
+shopt -s nullglob
+debs=(.deps/*.deb)
+if [[ ${#debs[@]} -eq 0 ]]; then
+  echo "gpu.sh: no .deps/*.deb; run scripts/fetch_gpu_deps.sh on a Debian 12 machine and carry .deps/ here" >&2
+  exit 1
+fi
+mkdir -p "$deps"
+for deb in "${debs[@]}"; do
+  echo "  $deb"
+  dpkg -x "$deb" "$deps"
+done
+export PKG_CONFIG_PATH="$deps/usr/lib/x86_64-linux-gnu/pkgconfig"
+export PKG_CONFIG_SYSROOT_DIR="$deps"  # the .pc files say prefix=/usr
+export LD_LIBRARY_PATH="$deps/usr/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+
+section "Configure + build $build"
+torch_prefix=$(python3 -c 'import torch; print(torch.utils.cmake_prefix_path)')
+# CMAKE_PREFIX_PATH given with -D is a CMake list: ';'-separated (a ':' would make it one nonexistent path).
+cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release \
+  -DCMAKE_PREFIX_PATH="$torch_prefix;$deps/usr" \
+  -DCMAKE_CUDA_ARCHITECTURES=90 -DTORCH_CUDA_ARCH_LIST=9.0 \
+  ${CUDACXX:+-DCMAKE_CUDA_COMPILER="$CUDACXX"} 2>&1 | tee "$logs/configure.log"
+cmake --build "$build" -j16 2>&1 | tee "$logs/build.log"
+
+failed=()
+for s in "${steps[@]}"; do
+  case "$s" in
+    test)
+      section "Tests (ctest, [cuda] tests included on this CUDA build)"
+      if ctest --test-dir "$build" --output-on-failure -j4 --timeout 600 2>&1 | tee "$logs/ctest.log"; then :; else
+        failed+=(test)
+      fi
+      if [[ -n "${OUT:-}" && -f "$build/Testing/Temporary/LastTest.log" ]]; then
+        cp "$build/Testing/Temporary/LastTest.log" "$OUT/LastTest.log"
+      fi
+      ;;
+    interop)
+      section "HF interop (tests/fixtures/check_hf_interop.py)"
+      if python3 tests/fixtures/check_hf_interop.py "$build" 2>&1 | tee "$logs/interop.log"; then :; else
+        failed+=(interop)
+      fi
+      ;;
+  esac
+done
+
+if [[ ${#failed[@]} -gt 0 ]]; then
+  section "FAILED: ${failed[*]}"
+  exit 1
+fi
+section "OK: ${steps[*]}"
