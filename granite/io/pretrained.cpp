@@ -10,6 +10,7 @@
 #include "granite/config/hf_config.h"
 #include "granite/core/atomic_file.h"
 #include "granite/core/check.h"
+#include "granite/core/remove_tree.h"
 #include "granite/io/safetensors.h"
 #include "granite/models/factory.h"
 
@@ -179,7 +180,7 @@ void save_pretrained(const CausalLMImpl& model, const std::string& dir, const Sa
   // Everything goes into a sibling temporary directory first, then replaces `dir` with renames, so a crash or a full
   // disk never leaves a half-written model where a complete one (or the user's files) used to be.
   const fs::path tmp = target.parent_path() / (target.filename().string() + ".tmp-" + std::to_string(::getpid()));
-  fs::remove_all(tmp);
+  remove_tree(tmp.string());
   fs::create_directories(tmp);
   try {
     ModelConfig cfg = model.config();
@@ -214,16 +215,16 @@ void save_pretrained(const CausalLMImpl& model, const std::string& dir, const Sa
       const fs::path old = target.parent_path() / (target.filename().string() + ".old-" + std::to_string(::getpid()));
       fs::rename(target, old);
       fs::rename(tmp, target);
-      fs::remove_all(old);
+      remove_tree(old.string());
     } else {
       fs::rename(tmp, target);
     }
     fsync_directory(target.parent_path().string());
   } catch (const fs::filesystem_error& e) {
-    fs::remove_all(tmp);
+    remove_tree(tmp.string());
     GRANITE_FAIL(dir, ": saving failed: ", e.what());
   } catch (...) {
-    fs::remove_all(tmp);
+    remove_tree(tmp.string());
     throw;
   }
 }

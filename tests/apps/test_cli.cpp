@@ -57,6 +57,11 @@ TEST_CASE("granite-generate rejects bad input with a message and a non-zero exit
   auto no_dir = run("granite-generate --model /nonexistent --prompt-ids 1");
   CHECK(no_dir.status != 0);
   CHECK_THAT(no_dir.output, Catch::Contains("/nonexistent: not a directory"));
+  auto root = scratch_dir("cli_noweights");
+  std::filesystem::copy_file(fixture("bigcode_mqa") + "/config.json", root + "/config.json");
+  auto no_weights = run("granite-generate --model " + root + " --prompt-ids 1,2");
+  CHECK(no_weights.status != 0);
+  CHECK_THAT(no_weights.output, Catch::Contains("no model weights"));
   auto both = run("granite-generate --model " + fixture("bigcode_mqa") + " --prompt-ids 1 --greedy --top-k 5");
   CHECK(both.status != 0);
   CHECK_THAT(both.output, Catch::Contains("--greedy cannot be combined"));
