@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Build and test on the GPU machine (Ubuntu 24.04, CUDA, PyTorch 2.x wheel, no internet):
-#   bash scripts/gpu.sh [steps...]        steps: test (default), interop
+#   bash scripts/gpu.sh [steps...]        steps: test (default), interop, tokenizer-fixtures, bench-tokenizer
 # Needs .deps/ from scripts/fetch_gpu_deps.sh (run on a Debian 12 machine with network, then carried along).
 # The .debs are unpacked into $GRANITE_DEPS_PREFIX (default /opt/deps); LibTorch is the one inside the python3 wheel.
 # Logs go to $OUT when it is set (else build-gpu/).
@@ -11,8 +11,8 @@ steps=("$@")
 [[ ${#steps[@]} -gt 0 ]] || steps=(test)
 for s in "${steps[@]}"; do
   case "$s" in
-    test | interop) ;;
-    *) echo "gpu.sh: unknown step '$s' (known: test, interop)" >&2; exit 2 ;;
+    test | interop | tokenizer-fixtures | bench-tokenizer) ;;
+    *) echo "gpu.sh: unknown step '$s' (known: test, interop, tokenizer-fixtures, bench-tokenizer)" >&2; exit 2 ;;
   esac
 done
 
@@ -63,7 +63,7 @@ torch_prefix=$(python3 -c 'import torch; print(torch.utils.cmake_prefix_path)')
 # CMAKE_PREFIX_PATH given with -D is a CMake list: ';'-separated (a ':' would make it one nonexistent path).
 cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release \
   -DCMAKE_PREFIX_PATH="$torch_prefix;$deps/usr" \
-  -DCMAKE_CUDA_ARCHITECTURES=90 -DTORCH_CUDA_ARCH_LIST=9.0 \
+  -DCMAKE_CUDA_ARCHITECTURES=90 -DTORCH_CUDA_ARCH_LIST=9.0 -DGRANITE_BUILD_BENCHMARKS=ON \
   ${CUDACXX:+-DCMAKE_CUDA_COMPILER="$CUDACXX"} 2>&1 | tee "$logs/configure.log"
 cmake --build "$build" -j16 2>&1 | tee "$logs/build.log"
 
@@ -78,6 +78,23 @@ for s in "${steps[@]}"; do
       if [[ -n "${OUT:-}" && -f "$build/Testing/Temporary/LastTest.log" ]]; then
         cp "$build/Testing/Temporary/LastTest.log" "$OUT/LastTest.log"
       fi
+      ;;
+    tokenizer-fixtures)
+      section "HF tokenizers reference ids (tests/fixtures/tokenizer/make_expected.py)"
+      python3 tests/fixtures/tokenizer/make_expected.py || failed+=(tokenizer-fixtures)
+      ;;
+    bench-tokenizer)
+      section "Tokenizer benchmark: granite vs HF tokenizers on the same real code, same machine"
+      lscpu | grep -E "Model name|^CPU\(s\)" | tee "$logs/bench_tokenizer_cpu.txt"
+      corpus="$build/code_corpus.jsonl"
+      python3 benchmarks/make_code_corpus.py "$corpus" 20 \
+        "$(python3 -c 'import sysconfig; print(sysconfig.get_paths()["stdlib"])')" \
+        "$(python3 -c 'import os, torch; print(os.path.dirname(torch.__file__))')"
+      tok=data/tokenizers/starcoder/tokenizer.json
+      python3 benchmarks/tokenizer_hf_baseline.py "$tok" "$corpus" "$build/hf_ids.jsonl" \
+        | tee "$logs/bench_tokenizer_hf.jsonl" || failed+=(bench-tokenizer)
+      "$build/benchmarks/bench_tokenizer" "$tok" "$corpus" "$build/hf_ids.jsonl" 1,2,4,8,16 \
+        | tee "$logs/bench_tokenizer_granite.jsonl" || failed+=(bench-tokenizer)
       ;;
     interop)
       section "HF interop (tests/fixtures/check_hf_interop.py)"

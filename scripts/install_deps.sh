@@ -12,6 +12,7 @@ packages=(
   libcli11-dev          # command-line parsing in apps/
   catch2                # Catch2 v2, the test framework
   libsentencepiece-dev sentencepiece
+  libpcre2-dev libutf8proc-dev
 )
 
 missing=()
