@@ -1,24 +1,29 @@
 // granite-generate: load a Hugging Face model directory and continue a prompt (greedy or sampled, KV-cached).
 //   granite-generate --model DIR --prompt-ids 5,17,42 --max-new-tokens 16 --greedy --format json
-// prints one JSON line {"ids": [...]} with the new token ids only.
+// prints one JSON line {"ids": [...]} with the new token ids only, plus "text" (their decoding) when the directory
+// has a tokenizer (tokenizer.json or tokenizer.model); with a tokenizer, --prompt TEXT may replace --prompt-ids.
 #include <CLI/CLI.hpp>
 
+#include <filesystem>
 #include <iostream>
 
 #include "cli.h"
 #include "granite/core/json.h"
 #include "granite/generate/generator.h"
 #include "granite/io/pretrained.h"
+#include "granite/tokenizer/tokenizer.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"Generate a continuation with a Granite Code model (HF model directory)."};
-  std::string model_dir, prompt_ids, stop_ids, format = "json", device = "cpu", dtype;
+  std::string model_dir, prompt_ids, prompt_text, stop_ids, format = "json", device = "cpu", dtype;
   int64_t max_new_tokens = 32, top_k = 0;
   uint64_t seed = 0;
   double temperature = 1.0, top_p = 1.0;
   bool greedy = false;
   app.add_option("--model", model_dir, "model directory (config.json + safetensors)")->required();
-  app.add_option("--prompt-ids", prompt_ids, "prompt as comma-separated token ids, e.g. 5,17,42")->required();
+  auto* ids_opt = app.add_option("--prompt-ids", prompt_ids, "prompt as comma-separated token ids, e.g. 5,17,42");
+  auto* text_opt = app.add_option("--prompt", prompt_text, "prompt text (needs a tokenizer in the model directory)");
+  ids_opt->excludes(text_opt);
   app.add_option("--max-new-tokens", max_new_tokens, "tokens to generate")->capture_default_str();
   app.add_flag("--greedy", greedy, "argmax decoding (the default unless a sampling option is given)");
   auto* t_opt = app.add_option("--temperature", temperature, "sampling temperature (> 0)");
@@ -39,8 +44,21 @@ int main(int argc, char** argv) {
     granite::LoadOptions load;
     load.device = granite::cli::parse_device(device);
     if (!dtype.empty()) load.dtype = granite::cli::parse_dtype(dtype);
-    auto prompt = granite::cli::parse_ids(prompt_ids, "--prompt-ids");
+    GRANITE_CHECK(ids_opt->count() + text_opt->count() == 1, "give the prompt with --prompt-ids or --prompt");
     auto model = granite::load_pretrained(model_dir, load);
+    std::unique_ptr<granite::Tokenizer> tokenizer;
+    namespace fs = std::filesystem;
+    if (fs::exists(fs::path(model_dir) / "tokenizer.json") || fs::exists(fs::path(model_dir) / "tokenizer.model")) {
+      tokenizer = granite::load_tokenizer(model_dir);
+    }
+    std::vector<int64_t> prompt;
+    if (text_opt->count()) {
+      GRANITE_CHECK(tokenizer != nullptr, "--prompt needs a tokenizer.json or tokenizer.model in ", model_dir,
+                    " (or give --prompt-ids)");
+      for (auto id : tokenizer->encode(prompt_text)) prompt.push_back(id);
+    } else {
+      prompt = granite::cli::parse_ids(prompt_ids, "--prompt-ids");
+    }
 
     granite::GenerationOptions options;
     options.max_new_tokens = max_new_tokens;
@@ -51,12 +69,32 @@ int main(int argc, char** argv) {
     options.sampling.top_p = top_p;
     options.stop_ids = stop_ids.empty() ? std::vector<int64_t>{model->config().eos_token_id}
                                         : granite::cli::parse_ids(stop_ids, "--stop-ids");
-    if (format == "text") {
-      granite::generate(*model, prompt, options, [](int64_t id) { std::cout << id << ' ' << std::flush; });
+    auto decode = [&](const std::vector<int64_t>& ids) {
+      return tokenizer->decode(std::vector<granite::TokenId>(ids.begin(), ids.end()));
+    };
+    if (format == "text") {  // stream: decoded text when there is a tokenizer, else ids
+      std::vector<int64_t> so_far;
+      std::string printed;
+      granite::generate(*model, prompt, options, [&](int64_t id) {
+        if (!tokenizer) {
+          std::cout << id << ' ' << std::flush;
+          return;
+        }
+        so_far.push_back(id);
+        std::string text = decode(so_far);  // re-decode so multi-token UTF-8 characters print whole
+        const bool partial_char = text.size() >= 3 && text.compare(text.size() - 3, 3, "\xEF\xBF\xBD") == 0;
+        if (text.size() > printed.size() && text.compare(0, printed.size(), printed) == 0 && !partial_char) {
+          std::cout << text.substr(printed.size()) << std::flush;
+          printed = text;
+        }
+      });
+      if (tokenizer && !so_far.empty()) std::cout << decode(so_far).substr(printed.size());
       std::cout << "\n";
     } else {
       auto ids = granite::generate(*model, prompt, options);
-      std::cout << granite::Json{{"ids", ids}}.dump() << "\n";
+      granite::Json out{{"ids", ids}};
+      if (tokenizer) out["text"] = decode(ids);
+      std::cout << out.dump() << "\n";
     }
     return 0;
   });

@@ -9,7 +9,10 @@
 
 #include "granite/core/json.h"
 #include "granite/generate/generator.h"
+#include "granite/config/model_config.h"
 #include "granite/io/pretrained.h"
+#include "granite/models/factory.h"
+#include "granite/tokenizer/tokenizer.h"
 #include "support/tensor_match.h"
 
 using granite::test::scratch_dir;
@@ -79,4 +82,29 @@ TEST_CASE("granite-convert reshards, casts and depth-upscales into loadable dire
   auto again = run("granite-convert --model " + fixture("bigcode_mha") + " --output " + root + "/up");
   CHECK(again.status != 0);
   CHECK_THAT(again.output, Catch::Contains("not empty"));
+}
+
+TEST_CASE("granite-generate with a tokenizer in the model directory takes --prompt and prints text", "[apps][generate]") {
+  // a tiny random model over the real StarCoder vocabulary, saved with the shipped tokenizer.json
+  auto cfg = granite::load_model_config(source_path("configs/models/tiny-llama.json"));
+  auto model = granite::make_model(cfg);
+  auto dir = scratch_dir("cli_tokenizer") + "/model";
+  granite::SaveOptions save;
+  save.copy_files = {source_path("data/tokenizers/starcoder/tokenizer.json")};
+  granite::save_pretrained(*model, dir, save);
+  auto r = run("granite-generate --model " + dir + " --prompt 'def fib(n):' --max-new-tokens 6 --format json");
+  INFO(r.output);
+  REQUIRE(r.status == 0);
+  auto j = granite::parse_json(r.output, "granite-generate output");
+  auto tok = granite::load_tokenizer(dir);
+  auto ids = j.at("ids").get<std::vector<granite::TokenId>>();
+  REQUIRE(j.at("text").get<std::string>() == tok->decode(ids));
+  // the same prompt given as ids gives the same continuation
+  std::string csv;
+  for (auto id : tok->encode("def fib(n):")) csv += (csv.empty() ? "" : ",") + std::to_string(id);
+  auto by_ids = run("granite-generate --model " + dir + " --prompt-ids " + csv + " --max-new-tokens 6 --format json");
+  REQUIRE(granite::parse_json(by_ids.output, "output").at("ids") == j.at("ids"));
+  auto no_tok = run("granite-generate --model " + fixture("bigcode_mqa") + " --prompt 'x'");
+  CHECK(no_tok.status != 0);
+  CHECK_THAT(no_tok.output, Catch::Contains("--prompt needs a tokenizer.json"));
 }
