@@ -142,11 +142,7 @@ ModelConfig model_config_from_hf(const Json& hf, const std::string& where) {
   c.torch_dtype = read_dtype(r);
   ignore_hf_bookkeeping(r);
   r.finish();
-  try {
-    c.validate();
-  } catch (const Error& e) {
-    GRANITE_FAIL(where, ": ", e.what());
-  }
+  c.validate(where);
   return c;
 }
 

@@ -66,6 +66,14 @@ void ModelConfig::validate() const {
   }
 }
 
+void ModelConfig::validate(const std::string& where) const {
+  try {
+    validate();
+  } catch (const Error& e) {
+    GRANITE_FAIL(where, ": ", e.what());
+  }
+}
+
 int64_t count_parameters(const ModelConfig& c) {
   const int64_t C = c.hidden_size, I = c.intermediate_size, V = c.vocab_size, L = c.num_hidden_layers;
   const int64_t H = c.num_attention_heads, Hkv = c.num_key_value_heads, D = c.resolved_head_dim();
@@ -141,11 +149,7 @@ ModelConfig model_config_from_json(const Json& j, const std::string& where) {
   c.torch_dtype = r.optional<std::string>("torch_dtype", c.torch_dtype);
   r.ignore("_comment");  // configs/models/*.json carry their provenance here
   r.finish();
-  try {
-    c.validate();
-  } catch (const Error& e) {
-    GRANITE_FAIL(where, ": ", e.what());
-  }
+  c.validate(where);
   return c;
 }
 

@@ -47,6 +47,8 @@ struct ModelConfig {
   int64_t resolved_head_dim() const { return head_dim > 0 ? head_dim : hidden_size / num_attention_heads; }
   // Throws naming the first inconsistent field and its value.
   void validate() const;
+  // The same, with the message prefixed by where the config came from ("config.json: ...").
+  void validate(const std::string& where) const;
 };
 
 // Parameter count computed from the shapes alone (no allocation): what make_model(cfg) would hold.

@@ -10,6 +10,7 @@
 #include "granite/config/hf_config.h"
 #include "granite/core/atomic_file.h"
 #include "granite/core/check.h"
+#include "granite/core/format.h"
 #include "granite/core/remove_tree.h"
 #include "granite/io/safetensors.h"
 #include "granite/models/factory.h"
@@ -84,14 +85,6 @@ std::map<std::string, std::shared_ptr<SafetensorsFile>> open_weights(const std::
                       : "");
 }
 
-std::string shape_string(const std::vector<int64_t>& s) {
-  std::ostringstream out;
-  out << "[";
-  for (size_t i = 0; i < s.size(); ++i) out << (i ? ", " : "") << s[i];
-  out << "]";
-  return out.str();
-}
-
 }  // namespace
 
 void load_weights(CausalLMImpl& model, const std::string& dir) {
@@ -121,7 +114,7 @@ void load_weights(CausalLMImpl& model, const std::string& dir) {
     const auto& entry = file->entry(item.key());
     std::vector<int64_t> want(item.value().sizes().begin(), item.value().sizes().end());
     GRANITE_CHECK(entry.shape == want, file->path(), ": tensor '", item.key(), "' has shape ",
-                  shape_string(entry.shape), " but config.json needs ", shape_string(want));
+                  list_string(entry.shape), " but config.json needs ", list_string(want));
     item.value().copy_(file->tensor(item.key()));  // converts dtype and moves to the parameter's device
   }
 }

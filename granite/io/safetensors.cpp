@@ -15,6 +15,7 @@
 
 #include "granite/core/atomic_file.h"
 #include "granite/core/check.h"
+#include "granite/core/format.h"
 #include "granite/core/json.h"
 
 namespace granite {
@@ -104,14 +105,6 @@ std::string le_u64_bytes(uint64_t v) {
   return out;
 }
 
-template <typename T>
-std::string list_text(const std::vector<T>& values) {
-  std::ostringstream out;
-  out << "[";
-  for (size_t i = 0; i < values.size(); ++i) out << (i ? ", " : "") << values[i];
-  out << "]";
-  return out.str();
-}
 
 // ---------------------------------------------------------------------------------------------------------------
 // Reading
@@ -245,7 +238,7 @@ SafetensorsEntry parse_entry(const std::string& path, const std::string& name, c
   uint64_t nbytes = 0;
   overflow = overflow || __builtin_mul_overflow(numel, dtype->itemsize, &nbytes);
   // ValidationOverflow (tensor.rs)
-  GRANITE_CHECK(!overflow, where, "shape ", list_text(entry.shape), " of ", dtype_name,
+  GRANITE_CHECK(!overflow, where, "shape ", list_string(entry.shape), " of ", dtype_name,
                 " overflows 64 bits when sized (ValidationOverflow)");
 
   // data_offsets: [BEGIN, END), relative to the data buffer.
@@ -258,7 +251,7 @@ SafetensorsEntry parse_entry(const std::string& path, const std::string& name, c
                 "] have begin > end (InvalidOffset)");
   // TensorInvalidInfo (tensor.rs): the byte range must be exactly numel * itemsize.
   GRANITE_CHECK(entry.end - entry.begin == nbytes, where, "data_offsets [", entry.begin, ", ", entry.end, "] hold ",
-                entry.end - entry.begin, " bytes but shape ", list_text(entry.shape), " of ", dtype_name, " needs ",
+                entry.end - entry.begin, " bytes but shape ", list_string(entry.shape), " of ", dtype_name, " needs ",
                 nbytes);
   GRANITE_CHECK(entry.end <= buffer_size, where, "data_offsets [", entry.begin, ", ", entry.end,
                 "] run past the end of the data buffer, which is ", buffer_size,

@@ -18,6 +18,12 @@ namespace {
 const char* kFixtures[] = {"llama_mha_bias_tied", "llama_gqa_bias_untied_theta1e7", "llama_mqa_nobias_headdim",
                            "bigcode_mqa", "bigcode_mha"};
 std::string fixture_dir(const std::string& name) { return source_path("tests/fixtures/hf/" + name); }
+granite::CausalLM load_on_gpu(const std::string& name, torch::ScalarType dtype) {
+  granite::LoadOptions opts;
+  opts.device = torch::kCUDA;
+  opts.dtype = dtype;
+  return granite::load_pretrained(fixture_dir(name), opts);
+}
 }  // namespace
 
 TEST_CASE("bf16 logits on the GPU are as close to the fp32 reference as transformers' own bf16", "[cuda][parity]") {
@@ -26,10 +32,7 @@ TEST_CASE("bf16 logits on the GPU are as close to the fp32 reference as transfor
   for (const char* name : kFixtures) {
     INFO(name);
     auto exp = granite::load_safetensors(fixture_dir(name) + "/expected.safetensors");
-    granite::LoadOptions opts;
-    opts.device = torch::kCUDA;
-    opts.dtype = torch::kBFloat16;
-    auto model = granite::load_pretrained(fixture_dir(name), opts);
+    auto model = load_on_gpu(name, torch::kBFloat16);
     auto ours = model->forward(exp.at("input_ids").cuda()).to(torch::kCPU, torch::kFloat32);
     const double hf_err = granite::test::max_abs_diff(exp.at("logits_bf16_cuda"), exp.at("logits")).max_abs;
     const double our_err = granite::test::max_abs_diff(ours, exp.at("logits")).max_abs;
@@ -45,10 +48,7 @@ TEST_CASE("fp32 logits on the GPU equal transformers", "[cuda][parity]") {
   for (const char* name : kFixtures) {
     INFO(name);
     auto exp = granite::load_safetensors(fixture_dir(name) + "/expected.safetensors");
-    granite::LoadOptions opts;
-    opts.device = torch::kCUDA;
-    opts.dtype = torch::kFloat32;
-    auto model = granite::load_pretrained(fixture_dir(name), opts);
+    auto model = load_on_gpu(name, torch::kFloat32);
     REQUIRE_CLOSE(model->forward(exp.at("input_ids").cuda()).cpu(), exp.at("logits"), 1e-3);
   }
 }
@@ -57,10 +57,7 @@ TEST_CASE("greedy KV-cached generation on the GPU (bf16) equals argmax of the fu
   torch::NoGradGuard no_grad;
   for (const char* name : {"llama_gqa_bias_untied_theta1e7", "bigcode_mqa"}) {
     INFO(name);
-    granite::LoadOptions opts;
-    opts.device = torch::kCUDA;
-    opts.dtype = torch::kBFloat16;
-    auto model = granite::load_pretrained(fixture_dir(name), opts);
+    auto model = load_on_gpu(name, torch::kBFloat16);
     std::vector<int64_t> seq{7, 3, 99, 14};
     granite::GenerationOptions g;
     g.max_new_tokens = 12;
