@@ -124,7 +124,7 @@ CausalLM load_pretrained(const std::string& dir, const LoadOptions& options) {
   const fs::path config_path = fs::path(dir) / "config.json";
   GRANITE_CHECK(fs::exists(config_path), dir, ": no config.json");
   ModelConfig cfg = load_hf_config(config_path.string());
-  auto model = make_model(cfg);
+  auto model = make_model(cfg, /*initialize=*/false);  // load_weights overwrites every parameter
   torch::ScalarType dtype = options.dtype.has_value() ? *options.dtype
                             : options.device.is_cpu() ? torch::kFloat32
                                                       : dtype_from_name(cfg.torch_dtype);

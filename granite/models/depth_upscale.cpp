@@ -46,7 +46,7 @@ ModelConfig depth_upscaled_config(const ModelConfig& cfg, int64_t n_drop) {
 CausalLM depth_upscale(const CausalLMImpl& source, int64_t n_drop) {
   const ModelConfig& cfg = source.config();
   auto map = depth_upscale_layer_map(cfg.num_hidden_layers, n_drop);
-  auto target = make_model(depth_upscaled_config(cfg, n_drop));
+  auto target = make_model(depth_upscaled_config(cfg, n_drop), /*initialize=*/false);  // every parameter is set below
   std::map<std::string, torch::Tensor> src;
   for (const auto& item : source.named_parameters()) src[item.key()] = item.value();
   torch::NoGradGuard no_grad;

@@ -36,14 +36,14 @@ void init_weights(CausalLMImpl& model) {
 
 }  // namespace
 
-CausalLM make_model(const ModelConfig& cfg) {
+CausalLM make_model(const ModelConfig& cfg, bool initialize) {
   cfg.validate();
   CausalLM model;
   switch (cfg.architecture) {
     case Architecture::Llama: model = std::make_shared<LlamaForCausalLMImpl>(cfg); break;
     case Architecture::GPTBigCode: model = std::make_shared<GPTBigCodeForCausalLMImpl>(cfg); break;
   }
-  init_weights(*model);
+  if (initialize) init_weights(*model);
   return model;
 }
 

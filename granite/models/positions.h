@@ -2,6 +2,8 @@
 // Default position ids for a forward over T new tokens after `past` cached ones, with the checks both families share.
 #include <torch/types.h>
 
+#include <limits>
+
 #include "granite/core/check.h"
 #include "granite/nn/kv_cache.h"
 
@@ -16,6 +18,11 @@ inline torch::Tensor resolve_positions(const torch::Tensor& input_ids, const tor
   if (position_ids.defined()) {
     GRANITE_CHECK(position_ids.sizes() == input_ids.sizes(), "position_ids shape ", position_ids.sizes(),
                   " must equal input_ids shape ", input_ids.sizes());
+    if (max_positions < std::numeric_limits<int64_t>::max() && position_ids.numel() > 0) {
+      const int64_t top = position_ids.max().item<int64_t>(), bottom = position_ids.min().item<int64_t>();
+      GRANITE_CHECK(bottom >= 0 && top < max_positions, "position_ids span [", bottom, ", ", top,
+                    "] but the position table has ", max_positions, " entries");
+    }
     return position_ids.to(input_ids.device(), torch::kInt64);
   }
   GRANITE_CHECK(past + T <= max_positions, "sequence of ", past + T, " tokens exceeds max_position_embeddings (",

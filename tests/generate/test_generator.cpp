@@ -97,4 +97,7 @@ TEST_CASE("generation input errors are clear", "[generate][errors]") {
   REQUIRE_THROWS_WITH(granite::generate(*model, {1, 256}, o), Contains("token id 256"));
   o.max_new_tokens = 200;
   REQUIRE_THROWS_WITH(granite::generate(*model, {1, 2}, o), Contains("n_positions (128)"));
+  torch::NoGradGuard no_grad;
+  REQUIRE_THROWS_WITH(model->forward(torch::ones({1, 2}, torch::kInt64), torch::tensor({{0, 128}})),
+                      Contains("position_ids span [0, 128] but the position table has 128 entries"));
 }
