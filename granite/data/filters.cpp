@@ -6,7 +6,6 @@
 #include <cctype>
 #include <cstring>
 
-#include "granite/core/check.h"
 #include "granite/tokenizer/unicode.h"
 
 namespace granite {
@@ -14,14 +13,8 @@ namespace granite {
 namespace {
 
 // Binary files: a NUL byte, or bytes that are not UTF-8.
-bool valid_utf8(std::string_view text) {
-  if (text.find('\0') != std::string_view::npos) return false;
-  try {
-    check_utf8(text, "file");
-  } catch (const Error&) {
-    return false;
-  }
-  return true;
+bool is_binary(std::string_view text) {
+  return text.find('\0') != std::string_view::npos || first_invalid_utf8(text) != std::string_view::npos;
 }
 
 std::string lower_ascii(std::string_view s) {
@@ -100,7 +93,7 @@ std::string html_visible_text(std::string_view html_view) {
 
 std::optional<std::string> filter_reason(std::string_view text, const std::string& language,
                                          const FilterConfig& c) {
-  if (!valid_utf8(text)) return "binary";
+  if (is_binary(text)) return "binary";
   if (int64_t(text.size()) > c.max_bytes) return "too_large";
   // auto-generation markers near the top (StarCoder-style heuristics)
   {

@@ -50,13 +50,19 @@ size_t invalid_subpart_length(std::string_view s, size_t i) {
 
 }  // namespace
 
-void check_utf8(std::string_view text, const std::string& what) {
+size_t first_invalid_utf8(std::string_view text) {
   for (size_t i = 0; i < text.size();) {
-    size_t len = valid_sequence_length(text, i);
-    GRANITE_CHECK(len > 0, what, ": invalid UTF-8 at byte ", i, " (0x", std::hex,
-                  int(static_cast<uint8_t>(text[i])), std::dec, ")");
+    const size_t len = valid_sequence_length(text, i);
+    if (len == 0) return i;
     i += len;
   }
+  return std::string_view::npos;
+}
+
+void check_utf8(std::string_view text, const std::string& what) {
+  const size_t i = first_invalid_utf8(text);
+  GRANITE_CHECK(i == std::string_view::npos, what, ": invalid UTF-8 at byte ", i, " (0x", std::hex,
+                int(static_cast<uint8_t>(text[i])), std::dec, ")");
 }
 
 int utf8_next(std::string_view text, size_t pos, int32_t* codepoint) {

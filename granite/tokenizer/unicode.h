@@ -9,6 +9,8 @@
 
 namespace granite {
 
+// Byte offset of the first invalid UTF-8 sequence, or std::string_view::npos when `text` is valid UTF-8.
+size_t first_invalid_utf8(std::string_view text);
 // Throws granite::Error "<what>: invalid UTF-8 at byte N" unless `text` is valid UTF-8.
 void check_utf8(std::string_view text, const std::string& what);
 // Decodes the code point at text[pos] (text must be valid UTF-8); returns its byte length.
