@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "granite/core/check.h"
+#include "granite/core/dtype.h"
 
 namespace granite::cli {
 
@@ -39,10 +40,9 @@ inline c10::Device parse_device(const std::string& s) {
 }
 
 inline c10::ScalarType parse_dtype(const std::string& s) {
-  if (s == "float32" || s == "fp32") return c10::kFloat;
-  if (s == "bfloat16" || s == "bf16") return c10::kBFloat16;
-  if (s == "float16" || s == "fp16") return c10::kHalf;
-  GRANITE_FAIL("--dtype \"", s, "\" must be float32, bfloat16 or float16");
+  const auto t = granite::dtype_from_name(s);
+  GRANITE_CHECK(t.has_value(), "--dtype \"", s, "\" must be float32, bfloat16 or float16");
+  return *t;
 }
 
 // "5,17,42" -> {5, 17, 42}

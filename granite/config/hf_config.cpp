@@ -1,6 +1,7 @@
 #include "granite/config/hf_config.h"
 
 #include "granite/core/check.h"
+#include "granite/core/dtype.h"
 
 namespace granite {
 
@@ -33,13 +34,10 @@ void ignore_hf_bookkeeping(JsonReader& r) {
 std::string read_dtype(JsonReader& r) {
   std::string dtype = r.optional<std::string>("dtype", "");
   std::string torch_dtype = r.optional<std::string>("torch_dtype", "");
-  std::string d = !dtype.empty() ? dtype : (!torch_dtype.empty() ? torch_dtype : "float32");
-  if (d == "bf16") d = "bfloat16";
-  if (d == "fp16" || d == "half") d = "float16";
-  if (d == "fp32" || d == "float") d = "float32";
-  GRANITE_CHECK(d == "float32" || d == "bfloat16" || d == "float16", r.where(), ": dtype \"", d,
-                "\" is not supported (float32, bfloat16, float16)");
-  return d;
+  const std::string d = !dtype.empty() ? dtype : (!torch_dtype.empty() ? torch_dtype : "float32");
+  const auto t = dtype_from_name(d);
+  GRANITE_CHECK(t.has_value(), r.where(), ": dtype \"", d, "\" is not supported (float32, bfloat16, float16)");
+  return dtype_name(*t);
 }
 
 // bos/eos/pad may be null, an int, or (newer models) a list whose first entry we use.

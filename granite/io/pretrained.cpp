@@ -10,6 +10,7 @@
 #include "granite/config/hf_config.h"
 #include "granite/core/atomic_file.h"
 #include "granite/core/check.h"
+#include "granite/core/dtype.h"
 #include "granite/core/format.h"
 #include "granite/core/remove_tree.h"
 #include "granite/io/safetensors.h"
@@ -24,17 +25,6 @@ namespace {
 constexpr const char* kSingleFile = "model.safetensors";
 constexpr const char* kIndexFile = "model.safetensors.index.json";
 
-torch::ScalarType dtype_from_name(const std::string& name) {
-  if (name == "bfloat16") return torch::kBFloat16;
-  if (name == "float16") return torch::kFloat16;
-  return torch::kFloat32;
-}
-std::string dtype_name(torch::ScalarType t) {
-  if (t == torch::kBFloat16) return "bfloat16";
-  if (t == torch::kFloat16) return "float16";
-  GRANITE_CHECK(t == torch::kFloat32, "model parameters must be float32, bfloat16 or float16, got ", t);
-  return "float32";
-}
 
 // HF checkpoints may carry these; transformers ignores them on load, and so do we.
 bool ignorable_extra_key(const std::string& key, const ModelConfig& cfg) {
@@ -127,7 +117,7 @@ CausalLM load_pretrained(const std::string& dir, const LoadOptions& options) {
   auto model = make_model(cfg, /*initialize=*/false);  // load_weights overwrites every parameter
   torch::ScalarType dtype = options.dtype.has_value() ? *options.dtype
                             : options.device.is_cpu() ? torch::kFloat32
-                                                      : dtype_from_name(cfg.torch_dtype);
+                                                      : dtype_from_name(cfg.torch_dtype).value();  // validated
   model->to(options.device, dtype);
   load_weights(*model, dir);
   model->eval();
