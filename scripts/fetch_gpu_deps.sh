@@ -7,7 +7,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(nlohmann-json3-dev libcli11-dev catch2 libsentencepiece-dev libsentencepiece0 sentencepiece
-          libpcre2-dev libpcre2-8-0 libpcre2-16-0 libpcre2-32-0 libpcre2-posix3 libutf8proc-dev libutf8proc2)
+          libpcre2-dev libpcre2-8-0 libpcre2-16-0 libpcre2-32-0 libpcre2-posix3 libutf8proc-dev libutf8proc2
+          libarchive-dev libarchive13 libssl-dev libssl3 libxxhash-dev)
 
 arch=$(dpkg --print-architecture)
 if [[ "$arch" != amd64 ]]; then

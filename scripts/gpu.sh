@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Build and test on the GPU machine (Ubuntu 24.04, CUDA, PyTorch 2.x wheel, no internet):
-#   bash scripts/gpu.sh [steps...]        steps: test (default), interop, tokenizer-fixtures, bench-tokenizer
+#   bash scripts/gpu.sh [steps...]        steps: test (default), interop, tokenizer-fixtures, bench-tokenizer,
+#                                         bench-data
 # Needs .deps/ from scripts/fetch_gpu_deps.sh (run on a Debian 12 machine with network, then carried along).
 # The .debs are unpacked into $GRANITE_DEPS_PREFIX (default /opt/deps); LibTorch is the one inside the python3 wheel.
 # Logs go to $OUT when it is set (else build-gpu/).
@@ -11,8 +12,8 @@ steps=("$@")
 [[ ${#steps[@]} -gt 0 ]] || steps=(test)
 for s in "${steps[@]}"; do
   case "$s" in
-    test | interop | tokenizer-fixtures | bench-tokenizer) ;;
-    *) echo "gpu.sh: unknown step '$s' (known: test, interop, tokenizer-fixtures, bench-tokenizer)" >&2; exit 2 ;;
+    test | interop | tokenizer-fixtures | bench-tokenizer | bench-data) ;;
+    *) echo "gpu.sh: unknown step '$s' (known: test, interop, tokenizer-fixtures, bench-tokenizer, bench-data)" >&2; exit 2 ;;
   esac
 done
 
@@ -95,6 +96,15 @@ for s in "${steps[@]}"; do
         | tee "$logs/bench_tokenizer_hf.jsonl" || failed+=(bench-tokenizer)
       "$build/benchmarks/bench_tokenizer" "$tok" "$corpus" "$build/hf_ids.jsonl" 1,2,4,8,16 \
         | tee "$logs/bench_tokenizer_granite.jsonl" || failed+=(bench-tokenizer)
+      ;;
+    bench-data)
+      section "Data preparation benchmark: granite-data prepare on real code, 1..16 threads"
+      lscpu | grep -E "Model name|^CPU\(s\)|Thread|Core" | tee "$logs/bench_data_cpu.txt"
+      python3 benchmarks/bench_data_prepare.py "$build/apps/granite-data" data/tokenizers/starcoder/tokenizer.json \
+        "$build/bench_data" 1,2,4,8,16 \
+        "$(python3 -c 'import sysconfig; print(sysconfig.get_paths()["stdlib"])')" \
+        "$(python3 -c 'import os, torch; print(os.path.dirname(torch.__file__))')" \
+        | tee "$logs/bench_data.jsonl" || failed+=(bench-data)
       ;;
     interop)
       section "HF interop (tests/fixtures/check_hf_interop.py)"

@@ -13,6 +13,9 @@ packages=(
   catch2                # Catch2 v2, the test framework
   libsentencepiece-dev sentencepiece
   libpcre2-dev libutf8proc-dev
+  libarchive-dev        # .tar/.tar.gz inputs of granite-data
+  libssl-dev            # SHA-256 (exact deduplication)
+  libxxhash-dev         # shingle hashing (near deduplication)
 )
 
 missing=()

@@ -59,9 +59,15 @@ int64_t count_chars(std::string_view utf8) {
 double alpha_fraction(std::string_view utf8) {
   int64_t total = 0, alpha = 0;
   for (size_t i = 0; i < utf8.size();) {
+    const unsigned char c = static_cast<unsigned char>(utf8[i]);
+    ++total;
+    if (c < 0x80) {  // ASCII fast path (most of any code file): the letters are exactly A-Z and a-z
+      alpha += ((c | 0x20) >= 'a' && (c | 0x20) <= 'z');
+      ++i;
+      continue;
+    }
     int32_t cp = 0;
     i += size_t(utf8_next(utf8, i, &cp));
-    ++total;
     auto cat = utf8proc_category(cp);
     alpha += cat >= UTF8PROC_CATEGORY_LU && cat <= UTF8PROC_CATEGORY_LO;  // Lu Ll Lt Lm Lo
   }

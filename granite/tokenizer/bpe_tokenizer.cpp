@@ -1,5 +1,6 @@
 #include "granite/tokenizer/bpe_tokenizer.h"
 
+#include <atomic>
 #include <climits>
 #include <filesystem>
 #include <functional>
@@ -11,7 +12,29 @@ namespace granite {
 
 namespace {
 
-constexpr size_t kCacheShardLimit = 16384;  // entries per shard before it is cleared
+constexpr size_t kCacheLimit = 1 << 16;  // entries per thread before the cache is cleared
+
+// Piece -> ids cache, one per thread: no lock on the hot path (the same identifiers recur constantly in code).
+// Entries belong to one tokenizer, named by a serial number (never reused, unlike an address); a thread that
+// switches tokenizers starts its cache afresh.
+struct PieceCache {
+  uint64_t owner = 0;
+  std::unordered_map<std::string, std::vector<TokenId>> map;
+};
+
+PieceCache& thread_piece_cache(uint64_t owner) {
+  thread_local PieceCache cache;
+  if (cache.owner != owner) {
+    cache.map.clear();
+    cache.owner = owner;
+  }
+  return cache;
+}
+
+uint64_t next_cache_owner() {
+  static std::atomic<uint64_t> serial{0};
+  return ++serial;
+}
 
 uint64_t pair_key(TokenId a, TokenId b) { return (uint64_t(uint32_t(a)) << 32) | uint32_t(b); }
 
@@ -26,7 +49,8 @@ std::optional<std::string> config_token(const Json& config, const char* key) {
 
 }  // namespace
 
-BpeTokenizer::BpeTokenizer(const Json& j, const std::string& where, const Json& config) {
+BpeTokenizer::BpeTokenizer(const Json& j, const std::string& where, const Json& config)
+    : cache_owner_(next_cache_owner()) {
   JsonReader r(j, where);
   r.ignore("version");
   r.ignore("padding");  // batch padding: we return unpadded id lists
@@ -228,14 +252,12 @@ void BpeTokenizer::encode_piece(std::string_view bytes, std::vector<TokenId>& ou
     if (id >= 0) out.push_back(id);
     return;
   }
-  CacheShard& shard = cache_[std::hash<std::string_view>{}(bytes) % cache_.size()];
-  {
-    std::lock_guard<std::mutex> lock(shard.mutex);
-    auto it = shard.map.find(std::string(bytes));
-    if (it != shard.map.end()) {
-      out.insert(out.end(), it->second.begin(), it->second.end());
-      return;
-    }
+  PieceCache& cache = thread_piece_cache(cache_owner_);
+  const std::string key(bytes);
+  auto hit = cache.map.find(key);
+  if (hit != cache.map.end()) {
+    out.insert(out.end(), hit->second.begin(), hit->second.end());
+    return;
   }
   std::vector<TokenId> symbols;
   bool whole = false;
@@ -253,9 +275,8 @@ void BpeTokenizer::encode_piece(std::string_view bytes, std::vector<TokenId>& ou
     merge(symbols);
   }
   out.insert(out.end(), symbols.begin(), symbols.end());
-  std::lock_guard<std::mutex> lock(shard.mutex);
-  if (shard.map.size() >= kCacheShardLimit) shard.map.clear();
-  shard.map.emplace(std::string(bytes), std::move(symbols));
+  if (cache.map.size() >= kCacheLimit) cache.map.clear();
+  cache.map.emplace(key, std::move(symbols));
 }
 
 std::vector<TokenId> BpeTokenizer::encode(std::string_view text, const EncodeOptions& options) const {

@@ -7,7 +7,6 @@
 // truncation, ...) is an error naming the key, never silently ignored.
 #include <array>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -50,12 +49,8 @@ class BpeTokenizer : public Tokenizer {
   AddedTokenMatcher added_;
   ByteLevel byte_level_;
 
-  // Piece -> ids cache (the same words recur constantly in code), sharded to keep threads apart.
-  struct CacheShard {
-    std::mutex mutex;
-    std::unordered_map<std::string, std::vector<TokenId>> map;
-  };
-  mutable std::array<CacheShard, 64> cache_;
+  // Identifies this tokenizer's entries in the per-thread piece cache (bpe_tokenizer.cpp: thread_piece_cache).
+  uint64_t cache_owner_;
 };
 
 }  // namespace granite

@@ -47,9 +47,15 @@ class Digits : public PreTokenizer::Step {
     size_t start = 0;  // first byte not yet emitted
     bool in_run = false;
     for (size_t i = 0; i < piece.size();) {
-      int32_t cp = 0;
-      const size_t n = size_t(utf8_next(piece, i, &cp));
-      const bool digit = is_numeric(cp);
+      int32_t cp = static_cast<unsigned char>(piece[i]);
+      size_t n = 1;
+      bool digit;
+      if (cp < 0x80) {  // ASCII fast path: code is mostly ASCII, and only 0-9 are numeric there
+        digit = cp >= '0' && cp <= '9';
+      } else {
+        n = size_t(utf8_next(piece, i, &cp));
+        digit = is_numeric(cp);
+      }
       if (individual_ && digit) {  // flush what precedes, then the digit alone
         if (i > start) out.push_back(piece.substr(start, i - start));
         out.push_back(piece.substr(i, n));

@@ -5,38 +5,13 @@
 // The programs' paths come from CMake (find_program in tests/CMakeLists.txt).
 #include <catch2/catch.hpp>
 
-#include <sys/wait.h>
-
-#include <array>
-#include <cstdio>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 #include <string>
 #include <vector>
 
+#include "support/shell.h"
+
 namespace granite::test {
-
-struct ShellRun {
-  int status;          // exit status, -1 when killed by a signal
-  std::string output;  // stdout (+ stderr when the command redirects it)
-};
-
-inline ShellRun shell(const std::string& command) {
-  FILE* pipe = popen(command.c_str(), "r");
-  REQUIRE(pipe != nullptr);
-  std::string out;
-  std::array<char, 4096> buf;
-  while (size_t n = fread(buf.data(), 1, buf.size(), pipe)) out.append(buf.data(), n);
-  const int status = pclose(pipe);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
-}
-
-inline std::string quoted(const std::string& s) {
-  std::string q = "'";
-  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return q + "'";
-}
 
 // Path of spm_train / spm_encode / spm_decode, failing the test with the fix when the package is missing.
 inline std::string spm_program(const std::string& configured, const std::string& name) {
@@ -56,20 +31,6 @@ inline std::string license_path(const std::string& name) {
   INFO(path << " is missing (Debian's base-files package ships it)");
   REQUIRE(std::filesystem::is_regular_file(path));
   return path;
-}
-
-inline std::vector<std::string> read_lines(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  REQUIRE(in.good());
-  std::vector<std::string> lines;
-  for (std::string line; std::getline(in, line);) lines.push_back(line);
-  return lines;
-}
-
-inline void write_lines(const std::string& path, const std::vector<std::string>& lines) {
-  std::ofstream out(path, std::ios::binary);
-  for (const auto& l : lines) out << l << '\n';
-  REQUIRE(out.good());
 }
 
 // Trains <dir>/<name>.model on GPL-3 + Apache-2.0 (~46 KB of English) and returns its path. `model_type` is bpe or

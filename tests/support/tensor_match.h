@@ -1,16 +1,13 @@
 #pragma once
-// Test helpers shared by every test file: fixture paths, scratch directories, tensor comparison with a readable
-// failure message (max abs diff and where it is).
+// Tensor comparison for tests, with a readable failure message (max abs diff and where it is); also brings in the
+// fixture and scratch paths of support/paths.h.
 #include <torch/types.h>
 
 #include <string>
 
-namespace granite::test {
+#include "support/paths.h"
 
-// Absolute path of a file in the repository (fixtures ship in tests/fixtures/).
-std::string source_path(const std::string& relative);
-// A fresh, empty directory under the build tree for one test; removed and recreated on each call.
-std::string scratch_dir(const std::string& name);
+namespace granite::test {
 
 struct Diff {
   double max_abs = 0;

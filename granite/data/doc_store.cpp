@@ -1,0 +1,116 @@
+#include "granite/data/doc_store.h"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "granite/core/check.h"
+
+namespace granite {
+
+// A buffered append-only file whose every failure (ENOSPC, EFBIG, EIO) is an error naming it.
+struct DocStoreWriter::File {
+  std::string path;
+  std::FILE* f = nullptr;
+  explicit File(std::string p) : path(std::move(p)) {
+    f = std::fopen(path.c_str(), "wb");
+    GRANITE_CHECK(f, "cannot create ", path, ": ", std::strerror(errno));
+    std::setvbuf(f, nullptr, _IOFBF, 1 << 20);
+  }
+  ~File() {
+    if (f) std::fclose(f);
+  }
+  void write(const void* data, size_t size) {
+    if (size == 0) return;
+    GRANITE_CHECK(std::fwrite(data, 1, size, f) == size, "cannot write ", path, ": ", std::strerror(errno));
+  }
+  void finish() {
+    GRANITE_CHECK(std::fflush(f) == 0, "cannot write ", path, ": ", std::strerror(errno));
+    GRANITE_CHECK(::fsync(fileno(f)) == 0, "cannot sync ", path, ": ", std::strerror(errno));
+    GRANITE_CHECK(std::fclose(f) == 0, "cannot close ", path, ": ", std::strerror(errno));
+    f = nullptr;
+  }
+};
+
+DocStoreWriter::DocStoreWriter(std::string prefix) : prefix_(std::move(prefix)) {
+  text_ = std::make_unique<File>(prefix_ + ".txt");
+  paths_ = std::make_unique<File>(prefix_ + ".paths");
+  index_ = std::make_unique<File>(prefix_ + ".idx");
+}
+
+DocStoreWriter::~DocStoreWriter() = default;
+
+int64_t DocStoreWriter::add(std::string_view path, std::string_view text, uint16_t language, uint16_t flags) {
+  GRANITE_CHECK(path.size() <= UINT32_MAX, "path too long: ", path.substr(0, 200));
+  StagedRecord r{text_bytes_, text.size(), path_bytes_, uint32_t(path.size()), language, flags};
+  text_->write(text.data(), text.size());
+  paths_->write(path.data(), path.size());
+  index_->write(&r, sizeof r);
+  text_bytes_ += text.size();
+  path_bytes_ += path.size();
+  return documents_++;
+}
+
+void DocStoreWriter::finish() {
+  text_->finish();
+  paths_->finish();
+  index_->finish();
+}
+
+DocStore::Mapping DocStore::map_file(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  GRANITE_CHECK(fd >= 0, "cannot open ", path, ": ", std::strerror(errno));
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) {
+    int e = errno;
+    ::close(fd);
+    GRANITE_FAIL("cannot stat ", path, ": ", std::strerror(e));
+  }
+  Mapping m;
+  m.size = size_t(st.st_size);
+  if (m.size > 0) {
+    m.data = ::mmap(nullptr, m.size, PROT_READ, MAP_SHARED, fd, 0);
+    int e = errno;
+    ::close(fd);
+    GRANITE_CHECK(m.data != MAP_FAILED, "cannot map ", path, ": ", std::strerror(e));
+  } else {
+    ::close(fd);
+  }
+  return m;
+}
+
+DocStore::DocStore(const std::string& prefix) {
+  text_map_ = map_file(prefix + ".txt");
+  path_map_ = map_file(prefix + ".paths");
+  index_map_ = map_file(prefix + ".idx");
+  GRANITE_CHECK(index_map_.size % sizeof(StagedRecord) == 0, prefix, ".idx: size ", index_map_.size,
+                " is not a multiple of ", sizeof(StagedRecord));
+  documents_ = int64_t(index_map_.size / sizeof(StagedRecord));
+  records_ = static_cast<const StagedRecord*>(index_map_.data);
+  for (int64_t i = 0; i < documents_; ++i) {
+    const StagedRecord& r = records_[i];
+    GRANITE_CHECK(r.text_offset + r.text_length <= text_map_.size && r.path_offset + r.path_length <= path_map_.size,
+                  prefix, ".idx: record ", i, " points past the end of the staged files");
+  }
+}
+
+DocStore::~DocStore() {
+  for (Mapping* m : {&text_map_, &path_map_, &index_map_})
+    if (m->data) ::munmap(m->data, m->size);
+}
+
+std::string_view DocStore::text(int64_t i) const {
+  const StagedRecord& r = records_[i];
+  return {static_cast<const char*>(text_map_.data) + r.text_offset, size_t(r.text_length)};
+}
+
+std::string_view DocStore::path(int64_t i) const {
+  const StagedRecord& r = records_[i];
+  return {static_cast<const char*>(path_map_.data) + r.path_offset, size_t(r.path_length)};
+}
+
+}  // namespace granite
