@@ -1,34 +1,19 @@
 #pragma once
-// Small pieces every app shares: the error boundary (granite::Error -> message + exit 1) and parsers for the
-// flags that recur (device, dtype, comma-separated ids, byte sizes).
+// What LibTorch apps add to cli_basic.h: device and dtype flags, and c10::Error messages without the backtrace.
 #include <c10/core/Device.h>
 #include <c10/core/ScalarType.h>
 #include <c10/util/Exception.h>
 
-#include <cstdint>
-#include <functional>
-#include <iostream>
-#include <sstream>
 #include <string>
-#include <vector>
 
-#include "granite/core/check.h"
+#include "cli_basic.h"
 #include "granite/core/dtype.h"
 
 namespace granite::cli {
 
-// Runs `body`; any error becomes "<program>: error: <message>" on stderr and exit status 1.
-inline int guarded_main(const char* program, const std::function<int()>& body) {
-  try {
-    return body();
-  } catch (const granite::Error& e) {
-    std::cerr << program << ": error: " << e.what() << "\n";
-  } catch (const c10::Error& e) {
-    std::cerr << program << ": error: " << e.what_without_backtrace() << "\n";
-  } catch (const std::exception& e) {
-    std::cerr << program << ": error: " << e.what() << "\n";
-  }
-  return 1;
+inline std::string describe_torch_error(const std::exception& e) {
+  if (const auto* c10_error = dynamic_cast<const c10::Error*>(&e)) return c10_error->what_without_backtrace();
+  return e.what();
 }
 
 inline c10::Device parse_device(const std::string& s) {
@@ -43,41 +28,6 @@ inline c10::ScalarType parse_dtype(const std::string& s) {
   const auto t = granite::dtype_from_name(s);
   GRANITE_CHECK(t.has_value(), "--dtype \"", s, "\" must be float32, bfloat16 or float16");
   return *t;
-}
-
-// "5,17,42" -> {5, 17, 42}
-inline std::vector<int64_t> parse_ids(const std::string& csv, const std::string& flag) {
-  std::vector<int64_t> ids;
-  std::stringstream in(csv);
-  std::string item;
-  while (std::getline(in, item, ',')) {
-    size_t used = 0;
-    int64_t v = 0;
-    try {
-      v = std::stoll(item, &used);
-    } catch (const std::exception&) {
-      used = 0;
-    }
-    GRANITE_CHECK(used == item.size() && !item.empty(), flag, ": \"", item, "\" is not an integer token id (in \"",
-                  csv, "\")");
-    ids.push_back(v);
-  }
-  return ids;
-}
-
-// "5GB", "500MB", "1024" -> bytes (decimal units, as HF's max_shard_size).
-inline int64_t parse_bytes(const std::string& s, const std::string& flag) {
-  size_t used = 0;
-  double v = 0;
-  try {
-    v = std::stod(s, &used);
-  } catch (const std::exception&) {
-    GRANITE_FAIL(flag, ": \"", s, "\" is not a size (e.g. 5GB, 200MB, 1048576)");
-  }
-  const std::string unit = s.substr(used);
-  double mult = unit.empty() || unit == "B" ? 1 : unit == "KB" ? 1e3 : unit == "MB" ? 1e6 : unit == "GB" ? 1e9 : -1;
-  GRANITE_CHECK(mult > 0 && v > 0, flag, ": \"", s, "\" is not a size (e.g. 5GB, 200MB, 1048576)");
-  return int64_t(v * mult);
 }
 
 }  // namespace granite::cli

@@ -46,5 +46,5 @@ int main(int argc, char** argv) {
     std::cout << "wrote " << dst << ": " << granite::to_string(out.architecture) << ", " << out.num_hidden_layers
               << " layers, " << granite::count_parameters(out) << " parameters\n";
     return 0;
-  });
+  }, granite::cli::describe_torch_error);
 }

@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "cli.h"
+#include "cli_basic.h"
 #include "granite/data/prepare.h"
 
 int main(int argc, char** argv) {

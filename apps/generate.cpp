@@ -97,5 +97,5 @@ int main(int argc, char** argv) {
       std::cout << out.dump() << "\n";
     }
     return 0;
-  });
+  }, granite::cli::describe_torch_error);
 }

@@ -14,7 +14,7 @@
 #include <string>
 #include <vector>
 
-#include "cli.h"
+#include "cli_basic.h"
 #include "granite/core/json.h"
 #include "granite/tokenizer/tokenizer.h"
 

@@ -103,7 +103,7 @@ for s in "${steps[@]}"; do
       python3 benchmarks/bench_data_prepare.py "$build/apps/granite-data" data/tokenizers/starcoder/tokenizer.json \
         "$build/bench_data" 1,2,4,8,16 \
         "$(python3 -c 'import sysconfig; print(sysconfig.get_paths()["stdlib"])')" \
-        "$(python3 -c 'import os, torch; print(os.path.dirname(torch.__file__))')" \
+        "$(python3 -c 'import os, torch; print(os.path.dirname(os.path.dirname(torch.__file__)))')" \
         | tee "$logs/bench_data.jsonl" || failed+=(bench-data)
       ;;
     interop)

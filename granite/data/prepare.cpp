@@ -184,13 +184,14 @@ void claim_output_directory(const Layout& layout, const Json& settings) {
 // ---------------------------------------------------------------------------------------------------------------
 // Stage 1: scan.
 struct ScanSummary {
-  int64_t documents_in = 0, bytes_in = 0, staged = 0, staged_bytes = 0, exact_duplicates = 0;
+  int64_t documents_in = 0, bytes_in = 0, bytes_scanned = 0, staged = 0, staged_bytes = 0, exact_duplicates = 0;
   std::map<std::string, int64_t> filtered;
   std::vector<std::string> languages;  // a staged document's language index points here
   double seconds = 0;
 
   Json to_json() const {
-    return Json{{"documents_in", documents_in}, {"bytes_in", bytes_in},   {"staged", staged},
+    return Json{{"documents_in", documents_in}, {"bytes_in", bytes_in},   {"bytes_scanned", bytes_scanned},
+                {"staged", staged},
                 {"staged_bytes", staged_bytes}, {"exact_duplicates", exact_duplicates},
                 {"filtered", filtered},         {"languages", languages}, {"seconds", seconds}};
   }
@@ -198,6 +199,7 @@ struct ScanSummary {
     ScanSummary s;
     s.documents_in = j.at("documents_in");
     s.bytes_in = j.at("bytes_in");
+    s.bytes_scanned = j.at("bytes_scanned");
     s.staged = j.at("staged");
     s.staged_bytes = j.at("staged_bytes");
     s.exact_duplicates = j.at("exact_duplicates");
@@ -358,6 +360,7 @@ class Scanner {
               std::string& dropped_lines) {
     ++summary_.documents_in;
     summary_.bytes_in += doc.size;
+    summary_.bytes_scanned += int64_t(doc.text.size());
     if (!r.reason.empty()) {
       ++summary_.filtered[r.reason];
       Json line{{"path", doc.path}, {"reason", r.reason}};
@@ -735,7 +738,8 @@ Json prepare_dataset(const PrepareOptions& options) {
   Json report{
       {"documents_in", scan.documents_in},
       {"documents_out", int64_t(kept.size())},
-      {"bytes_in", scan.bytes_in},
+      {"bytes_in", scan.bytes_in},            // every input file's size, including files too large to read
+      {"bytes_scanned", scan.bytes_scanned},  // bytes actually read and processed
       {"bytes_out", bytes_out},
       {"exact_duplicates", scan.exact_duplicates},
       {"near_duplicates", near_summary.near_duplicates},
