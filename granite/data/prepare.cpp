@@ -23,6 +23,7 @@
 
 #include "granite/core/atomic_file.h"
 #include "granite/core/check.h"
+#include "granite/core/ordered_pipeline.h"
 #include "granite/core/progress.h"
 #include "granite/core/remove_tree.h"
 #include "granite/core/thread_pool.h"
@@ -98,43 +99,6 @@ class StepTimer {
  private:
   std::atomic<int64_t>& total_;
   Clock::time_point start_;
-};
-
-// A bounded queue between the reader thread and the workers: reading overlaps processing, memory stays bounded.
-template <typename T>
-class BoundedQueue {
- public:
-  explicit BoundedQueue(size_t capacity) : capacity_(capacity) {}
-  bool push(T item) {  // false once closed: the consumer gave up, so the producer stops
-    std::unique_lock<std::mutex> lock(mutex_);
-    not_full_.wait(lock, [&] { return items_.size() < capacity_ || closed_; });
-    if (closed_) return false;
-    items_.push_back(std::move(item));
-    not_empty_.notify_one();
-    return true;
-  }
-  bool pop(T& item) {  // false once closed and drained
-    std::unique_lock<std::mutex> lock(mutex_);
-    not_empty_.wait(lock, [&] { return !items_.empty() || closed_; });
-    if (items_.empty()) return false;
-    item = std::move(items_.front());
-    items_.pop_front();
-    not_full_.notify_one();
-    return true;
-  }
-  void close() {
-    std::lock_guard<std::mutex> lock(mutex_);
-    closed_ = true;
-    not_empty_.notify_all();
-    not_full_.notify_all();
-  }
-
- private:
-  size_t capacity_;
-  std::deque<T> items_;
-  bool closed_ = false;
-  std::mutex mutex_;
-  std::condition_variable not_empty_, not_full_;
 };
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -218,6 +182,15 @@ struct ScanResult {
   bool has_shingles = false;
 };
 
+struct ScanItem {
+  SourceDocument doc;
+  ScanResult result;
+};
+
+// Items between reading and committing: enough for 16+ threads to stay busy around a slow document, few enough to
+// bound memory (at most this many documents of up to max_bytes each).
+constexpr size_t kPipelineWindow = 512;
+
 class Scanner {
  public:
   Scanner(const PrepareOptions& options, const Layout& layout, const LanguageTable& languages, ThreadPool& pool,
@@ -236,39 +209,28 @@ class Scanner {
     SourceOptions source_options;
     source_options.max_bytes = config_.filters.max_bytes;
     DocumentSource source(options_.inputs, source_options);
-    BoundedQueue<std::vector<SourceDocument>> queue(4);
-    std::exception_ptr reader_error;
     std::atomic<int64_t> bytes_read{0};
-    std::thread reader([&] {
-      try {
-        read_batches(source, queue, bytes_read);
-      } catch (...) {
-        reader_error = std::current_exception();
-      }
-      queue.close();
-    });
     ProgressLine progress(stderr, 10, options_.progress);
-    std::vector<SourceDocument> batch;
-    std::vector<ScanResult> results;
-    try {
-      while (queue.pop(batch)) {
-        results.assign(batch.size(), ScanResult{});
-        pool_.parallel_for(int64_t(batch.size()), [&](int64_t i) { process(batch[size_t(i)], results[size_t(i)]); });
-        StepTimer t(times_.write);
-        for (size_t i = 0; i < batch.size(); ++i) commit(batch[i], results[i], store, bands, dropped_lines);
-        if (dropped_lines.size() > (1 << 20)) {
-          dropped.write(dropped_lines.data(), dropped_lines.size());
-          dropped_lines.clear();
-        }
-        if (progress.due()) progress.update(status_line(start, bytes_read.load()));
-      }
-    } catch (...) {
-      queue.close();
-      reader.join();
-      throw;
-    }
-    reader.join();
-    if (reader_error) std::rethrow_exception(reader_error);
+    // Read in order on one thread, process on all, commit (counts, exact dedup, staging) in input order.
+    OrderedPipeline<ScanItem> pipeline(kPipelineWindow);
+    pipeline.run(
+        pool_.threads(),
+        [&](ScanItem& item) {
+          StepTimer t(times_.read);
+          const bool more = source.next(item.doc);
+          bytes_read = source.bytes_read();
+          return more;
+        },
+        [&](ScanItem& item) { process(item.doc, item.result); },
+        [&](ScanItem& item) {
+          StepTimer t(times_.write);
+          commit(item.doc, item.result, store, bands, dropped_lines);
+          if (dropped_lines.size() > (1 << 20)) {
+            dropped.write(dropped_lines.data(), dropped_lines.size());
+            dropped_lines.clear();
+          }
+          if (progress.due()) progress.update(status_line(start, bytes_read.load()));
+        });
     GRANITE_CHECK(summary_.documents_in > 0, "no documents found in the inputs (", list_string(options_.inputs),
                   "): directories were empty or held only skipped entries (symbolic links, .git, special files)");
     dropped.write(dropped_lines.data(), dropped_lines.size());
@@ -287,26 +249,6 @@ class Scanner {
     std::string s;
     for (const auto& item : items) s += (s.empty() ? "" : ", ") + item;
     return s;
-  }
-
-  void read_batches(DocumentSource& source, BoundedQueue<std::vector<SourceDocument>>& queue,
-                    std::atomic<int64_t>& bytes_read) {
-    // Batches of ~8 MB or 2048 documents: big enough to keep every thread busy, small enough to bound memory.
-    for (;;) {
-      std::vector<SourceDocument> batch;
-      size_t bytes = 0;
-      {
-        StepTimer t(times_.read);
-        SourceDocument doc;
-        while (batch.size() < 2048 && bytes < (8u << 20) && source.next(doc)) {
-          bytes += doc.text.size();
-          batch.push_back(std::move(doc));
-          doc = SourceDocument{};
-        }
-      }
-      bytes_read = source.bytes_read();
-      if (batch.empty() || !queue.push(std::move(batch))) return;
-    }
   }
 
   // Pure per-document work (any thread): language, filters, hashes.
@@ -547,37 +489,43 @@ Json tokenize_shard(const ShardPlan& plan, const std::string& prefix, const std:
   EncodeOptions plain;
   plain.parse_added_tokens = false;  // code that mentions "<fim_prefix>" is text, not a FIM marker
   const TokenId eos = *tokenizer.special_tokens().eos;
-  for (int64_t b = plan.begin; b < plan.end;) {
-    // Batches of up to 1024 documents or 16 MB.
-    int64_t e = b, batch_bytes = 0;
-    while (e < plan.end && e - b < 1024 && batch_bytes < (16 << 20))
-      batch_bytes += int64_t(store.record(kept[size_t(e++)]).text_length);
-    std::vector<std::vector<TokenId>> ids(size_t(e - b));
-    std::vector<PiiCounts> counts(size_t(e - b));
-    pool.parallel_for(e - b, [&](int64_t i) {
-      std::string_view text = store.text(kept[size_t(b + i)]);
-      std::string redacted;
-      if (redactor) {
-        StepTimer t(times.pii);
-        redacted = redactor->redact(text, counts[size_t(i)]);
-        text = redacted;
-      }
-      StepTimer t(times.tokenize);
-      ids[size_t(i)] = tokenizer.encode(text, plain);
-      if (config.append_eos) ids[size_t(i)].push_back(eos);
-    });
-    StepTimer t(times.write);
-    for (int64_t i = 0; i < e - b; ++i) {
-      const StagedRecord& r = store.record(kept[size_t(b + i)]);
-      const std::string& language = scan.languages.at(r.language);
-      writer.add_document(ids[size_t(i)]);
-      tokens_by_language[language] += int64_t(ids[size_t(i)].size());
-      ++documents_by_language[language];
-      bytes += int64_t(r.text_length);
-      pii += counts[size_t(i)];
-    }
-    b = e;
-  }
+  // Documents in order on one thread, redaction + tokenization on all, appended to the shard in order.
+  struct TokenItem {
+    int64_t k = 0;  // into kept
+    std::vector<TokenId> ids;
+    PiiCounts counts;
+  };
+  int64_t next = plan.begin;
+  OrderedPipeline<TokenItem> pipeline(kPipelineWindow);
+  pipeline.run(
+      pool.threads(),
+      [&](TokenItem& item) {
+        if (next >= plan.end) return false;
+        item.k = next++;
+        return true;
+      },
+      [&](TokenItem& item) {
+        std::string_view text = store.text(kept[size_t(item.k)]);
+        std::string redacted;
+        if (redactor) {
+          StepTimer t(times.pii);
+          redacted = redactor->redact(text, item.counts);
+          text = redacted;
+        }
+        StepTimer t(times.tokenize);
+        item.ids = tokenizer.encode(text, plain);
+        if (config.append_eos) item.ids.push_back(eos);
+      },
+      [&](TokenItem& item) {
+        StepTimer t(times.write);
+        const StagedRecord& r = store.record(kept[size_t(item.k)]);
+        const std::string& language = scan.languages.at(r.language);
+        writer.add_document(item.ids);
+        tokens_by_language[language] += int64_t(item.ids.size());
+        ++documents_by_language[language];
+        bytes += int64_t(r.text_length);
+        pii += item.counts;
+      });
   Json stats{{"documents", writer.documents()},
              {"tokens", writer.tokens()},
              {"bytes", bytes},

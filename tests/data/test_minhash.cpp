@@ -124,25 +124,3 @@ TEST_CASE("near-duplicate clusters keep their first document, verified by exact 
     CHECK(stats.edges >= 3);
   }
 }
-
-TEST_CASE("thread pool runs every index once and rethrows a task's error", "[core][threads]") {
-  ThreadPool pool(4);
-  CHECK(pool.threads() == 4);
-  for (int round = 0; round < 50; ++round) {
-    std::vector<int> hits(1000, 0);
-    pool.parallel_for(1000, [&](int64_t i) { hits[size_t(i)]++; });
-    CHECK(std::count(hits.begin(), hits.end(), 1) == 1000);
-  }
-  REQUIRE_THROWS_WITH(pool.parallel_for(100,
-                                        [](int64_t i) {
-                                          if (i == 37) throw std::runtime_error("task 37 failed");
-                                        }),
-                      "task 37 failed");
-  int64_t sum = 0;
-  std::mutex m;
-  pool.parallel_for(10, [&](int64_t i) {
-    std::lock_guard<std::mutex> lock(m);
-    sum += i;
-  });
-  CHECK(sum == 45);  // usable again after an error
-}

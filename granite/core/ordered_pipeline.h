@@ -1,0 +1,120 @@
+#pragma once
+// A streaming producer -> workers -> committer pipeline whose output order is the input order.
+//   produce(item)  one thread: fills the next item; returns false when there are no more
+//   process(item)  `workers` threads: the expensive, independent per-item work
+//   commit(item)   the calling thread: consumes items strictly in production order, as soon as each is processed
+// At most `window` items are between production and commit, which bounds memory. Unlike batches with a barrier, a
+// slow item (a 1 MB file among 10 kB ones) holds up only its own commit, never idle workers, and committing overlaps
+// processing, so the serial part (writing files) is off the critical path. The first exception from any stage stops
+// the pipeline and is rethrown by run() once every thread has stopped.
+#include <condition_variable>
+#include <cstdint>
+#include <exception>
+#include <functional>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace granite {
+
+template <typename Item>
+class OrderedPipeline {
+ public:
+  explicit OrderedPipeline(size_t window) : slots_(window), processed_(window, false) {}
+
+  void run(int workers, const std::function<bool(Item&)>& produce, const std::function<void(Item&)>& process,
+           const std::function<void(Item&)>& commit) {
+    std::thread producer([&] { guarded([&] { produce_loop(produce); }); });
+    std::vector<std::thread> pool;
+    for (int w = 0; w < std::max(1, workers); ++w) pool.emplace_back([&] { guarded([&] { work_loop(process); }); });
+    guarded([&] { commit_loop(commit); });
+    stop();
+    producer.join();
+    for (auto& t : pool) t.join();
+    if (error_) std::rethrow_exception(error_);
+  }
+
+ private:
+  template <typename F>
+  void guarded(F f) {
+    try {
+      f();
+    } catch (...) {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (!error_) error_ = std::current_exception();
+      stopped_ = true;
+      changed_.notify_all();
+    }
+  }
+
+  void stop() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    stopped_ = true;
+    changed_.notify_all();
+  }
+
+  void produce_loop(const std::function<bool(Item&)>& produce) {
+    for (;;) {
+      size_t slot;
+      {
+        std::unique_lock<std::mutex> lock(mutex_);
+        changed_.wait(lock, [&] { return stopped_ || produced_ - committed_ < slots_.size(); });
+        if (stopped_) return;
+        slot = produced_ % slots_.size();
+      }
+      slots_[slot] = Item{};
+      const bool more = produce(slots_[slot]);  // the slot is free: committed, and no worker holds it
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (more) {
+        ++produced_;
+      } else {
+        done_ = true;
+      }
+      changed_.notify_all();
+      if (!more) return;
+    }
+  }
+
+  void work_loop(const std::function<void(Item&)>& process) {
+    for (;;) {
+      uint64_t index;
+      {
+        std::unique_lock<std::mutex> lock(mutex_);
+        changed_.wait(lock, [&] { return stopped_ || claimed_ < produced_ || done_; });
+        if (stopped_ || (claimed_ == produced_ && done_)) return;
+        index = claimed_++;
+      }
+      process(slots_[index % slots_.size()]);
+      std::lock_guard<std::mutex> lock(mutex_);
+      processed_[index % slots_.size()] = true;
+      changed_.notify_all();
+    }
+  }
+
+  void commit_loop(const std::function<void(Item&)>& commit) {
+    for (;;) {
+      size_t slot;
+      {
+        std::unique_lock<std::mutex> lock(mutex_);
+        slot = committed_ % slots_.size();
+        changed_.wait(lock, [&] { return stopped_ || processed_[slot] || (done_ && committed_ == produced_); });
+        if (stopped_ || (done_ && committed_ == produced_ && !processed_[slot])) return;
+      }
+      commit(slots_[slot]);
+      std::lock_guard<std::mutex> lock(mutex_);
+      processed_[slot] = false;
+      ++committed_;
+      changed_.notify_all();
+    }
+  }
+
+  std::vector<Item> slots_;
+  std::vector<bool> processed_;
+  uint64_t produced_ = 0, claimed_ = 0, committed_ = 0;
+  bool done_ = false, stopped_ = false;
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  std::exception_ptr error_;
+};
+
+}  // namespace granite
