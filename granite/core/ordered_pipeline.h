@@ -42,15 +42,20 @@ class OrderedPipeline {
     } catch (...) {
       std::lock_guard<std::mutex> lock(mutex_);
       if (!error_) error_ = std::current_exception();
-      stopped_ = true;
-      changed_.notify_all();
+      stop_locked();
     }
   }
 
   void stop() {
     std::lock_guard<std::mutex> lock(mutex_);
+    stop_locked();
+  }
+
+  void stop_locked() {
     stopped_ = true;
-    changed_.notify_all();
+    space_.notify_all();
+    work_.notify_all();
+    ready_.notify_all();
   }
 
   void produce_loop(const std::function<bool(Item&)>& produce) {
@@ -58,7 +63,7 @@ class OrderedPipeline {
       size_t slot;
       {
         std::unique_lock<std::mutex> lock(mutex_);
-        changed_.wait(lock, [&] { return stopped_ || produced_ - committed_ < slots_.size(); });
+        space_.wait(lock, [&] { return stopped_ || produced_ - committed_ < slots_.size(); });
         if (stopped_) return;
         slot = produced_ % slots_.size();
       }
@@ -67,11 +72,13 @@ class OrderedPipeline {
       std::lock_guard<std::mutex> lock(mutex_);
       if (more) {
         ++produced_;
+        work_.notify_one();
       } else {
         done_ = true;
+        work_.notify_all();
+        ready_.notify_all();
+        return;
       }
-      changed_.notify_all();
-      if (!more) return;
     }
   }
 
@@ -80,14 +87,14 @@ class OrderedPipeline {
       uint64_t index;
       {
         std::unique_lock<std::mutex> lock(mutex_);
-        changed_.wait(lock, [&] { return stopped_ || claimed_ < produced_ || done_; });
+        work_.wait(lock, [&] { return stopped_ || claimed_ < produced_ || done_; });
         if (stopped_ || (claimed_ == produced_ && done_)) return;
         index = claimed_++;
       }
       process(slots_[index % slots_.size()]);
       std::lock_guard<std::mutex> lock(mutex_);
       processed_[index % slots_.size()] = true;
-      changed_.notify_all();
+      if (index == committed_) ready_.notify_one();  // only the item at the head of the line wakes the committer
     }
   }
 
@@ -97,14 +104,14 @@ class OrderedPipeline {
       {
         std::unique_lock<std::mutex> lock(mutex_);
         slot = committed_ % slots_.size();
-        changed_.wait(lock, [&] { return stopped_ || processed_[slot] || (done_ && committed_ == produced_); });
+        ready_.wait(lock, [&] { return stopped_ || processed_[slot] || (done_ && committed_ == produced_); });
         if (stopped_ || (done_ && committed_ == produced_ && !processed_[slot])) return;
       }
       commit(slots_[slot]);
       std::lock_guard<std::mutex> lock(mutex_);
       processed_[slot] = false;
       ++committed_;
-      changed_.notify_all();
+      space_.notify_one();
     }
   }
 
@@ -113,7 +120,10 @@ class OrderedPipeline {
   uint64_t produced_ = 0, claimed_ = 0, committed_ = 0;
   bool done_ = false, stopped_ = false;
   std::mutex mutex_;
-  std::condition_variable changed_;
+  // One condition per waiter kind, each notified only when its wait can end (no herd of 16 workers woken per item).
+  std::condition_variable space_;  // the producer: a slot was committed
+  std::condition_variable work_;   // workers: an item was produced, or production ended
+  std::condition_variable ready_;  // the committer: the head-of-line item was processed, or production ended
   std::exception_ptr error_;
 };
 
