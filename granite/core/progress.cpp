@@ -64,33 +64,30 @@ std::string format_duration(double seconds) {
   return buf;
 }
 
-std::string format_si(double value, int digits) {
-  static const char* kSuffix[] = {"", "k", "M", "G", "T", "P"};
+namespace {
+
+// value / 1000^k with the k-th unit, k as large as keeps |value| >= 1 (up to the last unit).
+std::string scaled(double value, const char* const (&units)[6], int digits, const char* separator) {
   int i = 0;
-  double v = value;
-  while (std::fabs(v) >= 1000 && i < 5) {
-    v /= 1000;
+  while (std::fabs(value) >= 1000 && i < 5) {
+    value /= 1000;
     ++i;
   }
-  char buf[32];
-  if (i == 0)
-    std::snprintf(buf, sizeof buf, "%.0f", v);
-  else
-    std::snprintf(buf, sizeof buf, "%.*f%s", digits, v, kSuffix[i]);
+  char buf[48];
+  std::snprintf(buf, sizeof buf, "%.*f%s%s", i == 0 ? 0 : digits, value, separator, units[i]);
   return buf;
 }
 
+}  // namespace
+
+std::string format_si(double value, int digits) {
+  static const char* const kSuffix[6] = {"", "k", "M", "G", "T", "P"};
+  return scaled(value, kSuffix, digits, "");
+}
+
 std::string format_bytes(double bytes) {
-  static const char* kUnit[] = {"B", "kB", "MB", "GB", "TB", "PB"};
-  int i = 0;
-  double v = bytes;
-  while (std::fabs(v) >= 1000 && i < 5) {
-    v /= 1000;
-    ++i;
-  }
-  char buf[32];
-  std::snprintf(buf, sizeof buf, i == 0 ? "%.0f %s" : "%.1f %s", v, kUnit[i]);
-  return buf;
+  static const char* const kUnit[6] = {"B", "kB", "MB", "GB", "TB", "PB"};
+  return scaled(bytes, kUnit, 1, " ");
 }
 
 }  // namespace granite

@@ -1,8 +1,5 @@
 #include "granite/data/doc_store.h"
 
-#include <fcntl.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -61,56 +58,29 @@ void DocStoreWriter::finish() {
   index_->finish();
 }
 
-DocStore::Mapping DocStore::map_file(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  GRANITE_CHECK(fd >= 0, "cannot open ", path, ": ", std::strerror(errno));
-  struct stat st {};
-  if (::fstat(fd, &st) != 0) {
-    int e = errno;
-    ::close(fd);
-    GRANITE_FAIL("cannot stat ", path, ": ", std::strerror(e));
-  }
-  Mapping m;
-  m.size = size_t(st.st_size);
-  if (m.size > 0) {
-    m.data = ::mmap(nullptr, m.size, PROT_READ, MAP_SHARED, fd, 0);
-    int e = errno;
-    ::close(fd);
-    GRANITE_CHECK(m.data != MAP_FAILED, "cannot map ", path, ": ", std::strerror(e));
-  } else {
-    ::close(fd);
-  }
-  return m;
-}
-
-DocStore::DocStore(const std::string& prefix) {
-  text_map_ = map_file(prefix + ".txt");
-  path_map_ = map_file(prefix + ".paths");
-  index_map_ = map_file(prefix + ".idx");
-  GRANITE_CHECK(index_map_.size % sizeof(StagedRecord) == 0, prefix, ".idx: size ", index_map_.size,
+DocStore::DocStore(const std::string& prefix)
+    : text_(prefix + ".txt"), paths_(prefix + ".paths"), index_(prefix + ".idx") {
+  GRANITE_CHECK(index_.size() % sizeof(StagedRecord) == 0, prefix, ".idx: size ", index_.size(),
                 " is not a multiple of ", sizeof(StagedRecord));
-  documents_ = int64_t(index_map_.size / sizeof(StagedRecord));
-  records_ = static_cast<const StagedRecord*>(index_map_.data);
+  documents_ = int64_t(index_.size() / sizeof(StagedRecord));
+  records_ = static_cast<const StagedRecord*>(index_.data());
   for (int64_t i = 0; i < documents_; ++i) {
     const StagedRecord& r = records_[i];
-    GRANITE_CHECK(r.text_offset + r.text_length <= text_map_.size && r.path_offset + r.path_length <= path_map_.size,
+    GRANITE_CHECK(r.text_offset + r.text_length <= text_.size() && r.path_offset + r.path_length <= paths_.size(),
                   prefix, ".idx: record ", i, " points past the end of the staged files");
   }
 }
 
-DocStore::~DocStore() {
-  for (Mapping* m : {&text_map_, &path_map_, &index_map_})
-    if (m->data) ::munmap(m->data, m->size);
-}
+DocStore::~DocStore() = default;
 
 std::string_view DocStore::text(int64_t i) const {
   const StagedRecord& r = records_[i];
-  return {static_cast<const char*>(text_map_.data) + r.text_offset, size_t(r.text_length)};
+  return {text_.chars() + r.text_offset, size_t(r.text_length)};
 }
 
 std::string_view DocStore::path(int64_t i) const {
   const StagedRecord& r = records_[i];
-  return {static_cast<const char*>(path_map_.data) + r.path_offset, size_t(r.path_length)};
+  return {paths_.chars() + r.path_offset, size_t(r.path_length)};
 }
 
 }  // namespace granite

@@ -12,6 +12,8 @@
 #include <string>
 #include <string_view>
 
+#include "granite/core/mapped_file.h"
+
 namespace granite {
 
 struct StagedRecord {
@@ -57,12 +59,7 @@ class DocStore {
   std::string_view path(int64_t i) const;
 
  private:
-  struct Mapping {
-    void* data = nullptr;
-    size_t size = 0;
-  };
-  static Mapping map_file(const std::string& path);
-  Mapping text_map_, path_map_, index_map_;
+  MappedFile text_, paths_, index_;
   const StagedRecord* records_ = nullptr;
   int64_t documents_ = 0;
 };

@@ -4,7 +4,6 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <stdlib.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -23,6 +22,7 @@
 
 #include "granite/core/atomic_file.h"
 #include "granite/core/check.h"
+#include "granite/core/mapped_file.h"
 #include "granite/core/ordered_pipeline.h"
 #include "granite/core/progress.h"
 #include "granite/core/remove_tree.h"
@@ -152,27 +152,10 @@ struct ScanSummary {
   std::map<std::string, int64_t> filtered;
   std::vector<std::string> languages;  // a staged document's language index points here
   double seconds = 0;
-
-  Json to_json() const {
-    return Json{{"documents_in", documents_in}, {"bytes_in", bytes_in},   {"bytes_scanned", bytes_scanned},
-                {"staged", staged},
-                {"staged_bytes", staged_bytes}, {"exact_duplicates", exact_duplicates},
-                {"filtered", filtered},         {"languages", languages}, {"seconds", seconds}};
-  }
-  static ScanSummary from_json(const Json& j) {
-    ScanSummary s;
-    s.documents_in = j.at("documents_in");
-    s.bytes_in = j.at("bytes_in");
-    s.bytes_scanned = j.at("bytes_scanned");
-    s.staged = j.at("staged");
-    s.staged_bytes = j.at("staged_bytes");
-    s.exact_duplicates = j.at("exact_duplicates");
-    s.filtered = j.at("filtered").get<std::map<std::string, int64_t>>();
-    s.languages = j.at("languages").get<std::vector<std::string>>();
-    s.seconds = j.at("seconds");
-    return s;
-  }
 };
+
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(ScanSummary, documents_in, bytes_in, bytes_scanned, staged, staged_bytes,
+                                   exact_duplicates, filtered, languages, seconds)
 
 struct ScanResult {
   std::string reason;    // why it is dropped; empty to keep
@@ -363,51 +346,9 @@ class Scanner {
 struct NearSummary {
   int64_t near_duplicates = 0, buckets = 0, comparisons = 0, edges = 0, bands = 0, rows = 0;
   double seconds = 0;
-  Json to_json() const {
-    return Json{{"near_duplicates", near_duplicates}, {"buckets", buckets}, {"comparisons", comparisons},
-                {"edges", edges}, {"bands", bands}, {"rows", rows}, {"seconds", seconds}};
-  }
-  static NearSummary from_json(const Json& j) {
-    NearSummary s;
-    s.near_duplicates = j.at("near_duplicates");
-    s.buckets = j.at("buckets");
-    s.comparisons = j.at("comparisons");
-    s.edges = j.at("edges");
-    s.bands = j.at("bands");
-    s.rows = j.at("rows");
-    s.seconds = j.at("seconds");
-    return s;
-  }
 };
 
-// Read-only mapping of the band-key file.
-class MappedFile {
- public:
-  explicit MappedFile(const std::string& path) {
-    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    GRANITE_CHECK(fd >= 0, "cannot open ", path, ": ", std::strerror(errno));
-    struct stat st {};
-    ::fstat(fd, &st);
-    size_ = size_t(st.st_size);
-    if (size_) {
-      data_ = ::mmap(nullptr, size_, PROT_READ, MAP_SHARED, fd, 0);
-      int e = errno;
-      ::close(fd);
-      GRANITE_CHECK(data_ != MAP_FAILED, "cannot map ", path, ": ", std::strerror(e));
-    } else {
-      ::close(fd);
-    }
-  }
-  ~MappedFile() {
-    if (data_ && data_ != MAP_FAILED) ::munmap(data_, size_);
-  }
-  const void* data() const { return data_; }
-  size_t size() const { return size_; }
-
- private:
-  void* data_ = nullptr;
-  size_t size_ = 0;
-};
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(NearSummary, near_duplicates, buckets, comparisons, edges, bands, rows, seconds)
 
 NearSummary run_near_dedup(const PrepareConfig& config, const Layout& layout, const DocStore& store,
                            ThreadPool& pool, std::vector<NearDuplicate>& duplicates, bool show_progress) {
@@ -442,7 +383,7 @@ NearSummary run_near_dedup(const PrepareConfig& config, const Layout& layout, co
   AtomicFile list(layout.near_list());
   list.write(duplicates.data(), duplicates.size() * sizeof(NearDuplicate));
   list.commit();
-  write_file_atomic(layout.near_done(), summary.to_json().dump(2) + "\n");
+  write_file_atomic(layout.near_done(), Json(summary).dump(2) + "\n");
   if (show_progress)
     std::fprintf(stderr, "near-dedup: %lld near duplicates among %lld documents (%lld comparisons), %s\n",
                  static_cast<long long>(summary.near_duplicates), static_cast<long long>(store.size()),
@@ -615,12 +556,12 @@ Json prepare_dataset(const PrepareOptions& options) {
   ScanSummary scan;
   bool resumed = false;  // some stage's result comes from an earlier, interrupted run
   if (exists(layout.scan_done())) {
-    scan = ScanSummary::from_json(read_json_file(layout.scan_done()));
+    scan = read_json_file(layout.scan_done()).get<ScanSummary>();
     resumed = true;
   } else {
     Scanner scanner(options, layout, languages, pool, times);
     scan = scanner.run();
-    write_file_atomic(layout.scan_done(), scan.to_json().dump(2) + "\n");
+    write_file_atomic(layout.scan_done(), Json(scan).dump(2) + "\n");
   }
   DocStore store(layout.staged());
   GRANITE_CHECK(store.size() == scan.staged, layout.staged(), ": ", store.size(), " staged documents, scan.json says ",
@@ -630,7 +571,7 @@ Json prepare_dataset(const PrepareOptions& options) {
   std::vector<NearDuplicate> near;
   NearSummary near_summary;
   if (exists(layout.near_done())) {
-    near_summary = NearSummary::from_json(read_json_file(layout.near_done()));
+    near_summary = read_json_file(layout.near_done()).get<NearSummary>();
     near = load_near_duplicates(layout);
     resumed = true;
   } else {
@@ -700,7 +641,7 @@ Json prepare_dataset(const PrepareOptions& options) {
       {"shards", shards},
       {"token_dtype", dtype == TokenDtype::UInt16 ? "uint16" : "int32"},
       {"eos_id", config.append_eos ? Json(*tokenizer->special_tokens().eos) : Json(nullptr)},
-      {"near_dedup", near_summary.to_json()},
+      {"near_dedup", Json(near_summary)},
       {"threads", pool.threads()},
       {"seconds", seconds_since(start)},
       {"stage_seconds",
