@@ -79,6 +79,10 @@ std::vector<std::string> list_directory(const std::string& path) {
   return names;
 }
 
+// One JSON line. File names need not be UTF-8 (a Latin-1 name in an old repository): their invalid bytes become
+// U+FFFD here rather than failing the run.
+std::string jsonl_line(const Json& j) { return j.dump(-1, ' ', false, Json::error_handler_t::replace) + "\n"; }
+
 // Per-step CPU time summed over threads, for the report and the benchmark ("is tokenization the bottleneck?").
 struct StepTimes {
   std::atomic<int64_t> read{0}, filter{0}, sha256{0}, minhash{0}, pii{0}, tokenize{0}, write{0};
@@ -290,15 +294,14 @@ class Scanner {
       ++summary_.filtered[r.reason];
       Json line{{"path", doc.path}, {"reason", r.reason}};
       if (!doc.error.empty()) line["error"] = doc.error;
-      dropped_lines += line.dump() + "\n";
+      dropped_lines += jsonl_line(line);
       return;
     }
     if (config_.exact_dedup) {
       auto [it, inserted] = first_copy_.emplace(r.digest, summary_.staged);
       if (!inserted) {
         ++summary_.exact_duplicates;
-        dropped_lines += Json{{"path", doc.path}, {"reason", "exact_duplicate"}, {"duplicate_of", it->second}}.dump() +
-                         "\n";
+        dropped_lines += jsonl_line({{"path", doc.path}, {"reason", "exact_duplicate"}, {"duplicate_of", it->second}});
         return;
       }
     }
@@ -488,20 +491,18 @@ void write_dropped(const Layout& layout, const DocStore& store, const std::vecto
   while (std::getline(scan, line)) {
     Json j = Json::parse(line);
     if (j.contains("duplicate_of")) j["duplicate_of"] = std::string(store.path(j["duplicate_of"].get<int64_t>()));
-    buffer += j.dump() + "\n";
+    buffer += jsonl_line(j);
     if (buffer.size() > (1 << 20)) {
       out.write(buffer.data(), buffer.size());
       buffer.clear();
     }
   }
   for (const NearDuplicate& d : near) {
-    buffer += Json{{"path", std::string(store.path(d.document))},
-                   {"reason", "near_duplicate"},
-                   {"duplicate_of", std::string(store.path(d.matched))},
-                   {"similarity", d.similarity},
-                   {"kept", std::string(store.path(d.kept))}}
-                  .dump() +
-              "\n";
+    buffer += jsonl_line({{"path", std::string(store.path(d.document))},
+                          {"reason", "near_duplicate"},
+                          {"duplicate_of", std::string(store.path(d.matched))},
+                          {"similarity", d.similarity},
+                          {"kept", std::string(store.path(d.kept))}});
     if (buffer.size() > (1 << 20)) {
       out.write(buffer.data(), buffer.size());
       buffer.clear();

@@ -383,6 +383,24 @@ TEST_CASE("prepare: natural-language JSONL without deduplication keeps copies an
         report.at("tokens_out").get<int64_t>());
 }
 
+TEST_CASE("prepare: file names that are not UTF-8 are reported with U+FFFD, not an error", "[data][prepare]") {
+  const std::string root = scratch_dir("prepare_latin1");
+  REQUIRE(::mkdir((root + "/src").c_str(), 0755) == 0);
+  write_file(root + "/src/r\xe9sum\xe9.txt", "not code\n");              // Latin-1 "résumé.txt": dropped
+  write_file(root + "/src/caf\xe9.py", "def brew(cup):\n    return cup\n");  // Latin-1 "café.py": kept
+  PrepareOptions options;
+  options.inputs = {root + "/src"};
+  options.output = root + "/out";
+  options.tokenizer = source_path(kTokenizer);
+  options.progress = false;
+  const Json report = prepare_dataset(options);
+  CHECK(report.at("documents_out") == 1);
+  const auto dropped = read_jsonl(options.output + "/dropped.jsonl");
+  REQUIRE(dropped.size() == 1);
+  CHECK(dropped[0].at("path") == root + "/src/r\xef\xbf\xbdsum\xef\xbf\xbd.txt");
+  CHECK(dropped[0].at("reason") == "unknown_language");
+}
+
 TEST_CASE("prepare: bad inputs and unusable output directories give clear errors and touch nothing",
           "[data][prepare][errors]") {
   const std::string root = scratch_dir("prepare_errors");
