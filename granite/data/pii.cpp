@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "granite/core/check.h"
+#include "granite/data/filters.h"  // count_chars
 
 // Pattern-based PII redaction after BigCode's regex pipeline (bigcode-dataset/pii:
 // utils/emails_ip_addresses_detection.py for e-mails and IPs, utils/keys_detection.py = detect-secrets plugins for
@@ -56,12 +57,6 @@ bool contains(std::string_view haystack, std::string_view needle) {
 
 bool ends_with(std::string_view s, std::string_view suffix) {
   return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
-}
-
-int64_t count_code_points(std::string_view utf8) {
-  int64_t n = 0;
-  for (unsigned char c : utf8) n += (c & 0xC0) != 0x80;
-  return n;
 }
 
 // Whether [begin, end) overlaps a span already replaced; `taken` is sorted and its spans are disjoint.
@@ -179,7 +174,7 @@ bool is_placeholder_value(std::string_view value) {
 // placeholder. Values never contain whitespace (the regex), which drops prose ("Enter your password 2 times").
 // Non-ASCII characters count as letters ("Пароль2024").
 bool is_secret_value(std::string_view value) {
-  if (count_code_points(value) < 8) return false;
+  if (count_chars(value) < 8) return false;
   bool letter = false, digit = false;
   for (unsigned char c : value) {
     letter = letter || is_alpha(c) || c >= 0x80;
