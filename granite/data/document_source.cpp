@@ -13,6 +13,7 @@
 
 #include "granite/core/check.h"
 #include "granite/core/json.h"
+#include "granite/core/list_directory.h"
 
 // POSIX calls throughout rather than std::filesystem: explicit lstat/O_NOFOLLOW control over symbolic links,
 // byte-wise names with no path re-encoding, and no exposure to the broken std::filesystem symbols some LibTorch
@@ -62,25 +63,6 @@ struct stat stat_input(const std::string& input) {
   GRANITE_CHECK(S_ISDIR(st.st_mode) || S_ISREG(st.st_mode), "input is neither a regular file nor a directory: ",
                 input);
   return st;
-}
-
-// The names in one directory (without "." and ".."), sorted byte-wise: std::string compares as unsigned char, so the
-// order is the same on every machine whatever the locale.
-std::vector<std::string> list_directory(const std::string& dir) {
-  DIR* d = ::opendir(dir.c_str());
-  GRANITE_CHECK(d != nullptr, "cannot read directory ", dir, ": ", std::strerror(errno));
-  std::vector<std::string> names;
-  for (;;) {
-    errno = 0;  // readdir signals an error only through errno
-    const dirent* e = ::readdir(d);
-    if (e == nullptr) break;
-    if (std::strcmp(e->d_name, ".") != 0 && std::strcmp(e->d_name, "..") != 0) names.emplace_back(e->d_name);
-  }
-  const int err = errno;
-  ::closedir(d);
-  GRANITE_CHECK(err == 0, "cannot read directory ", dir, ": ", std::strerror(err));
-  std::sort(names.begin(), names.end());
-  return names;
 }
 
 // Closes a file descriptor on scope exit.

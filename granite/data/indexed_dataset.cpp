@@ -1,9 +1,5 @@
 #include "granite/data/indexed_dataset.h"
 
-#include <fcntl.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
@@ -152,23 +148,13 @@ std::shared_ptr<IndexedDataset> IndexedDataset::open(const std::string& prefix) 
   GRANITE_CHECK(r.remaining() == 0 || r.remaining() == n_seq, ipath, ": ", r.remaining(),
                 " unexpected trailing bytes");
 
-  int fd = ::open(bpath.c_str(), O_RDONLY | O_CLOEXEC);
-  GRANITE_CHECK(fd >= 0, bpath, ": cannot open: ", std::strerror(errno));
-  struct stat st {};
-  ::fstat(fd, &st);
-  ds->bin_size_ = size_t(st.st_size);
-  if (ds->bin_size_ > 0) {
-    ds->bin_map_ = ::mmap(nullptr, ds->bin_size_, PROT_READ, MAP_PRIVATE, fd, 0);
-    if (ds->bin_map_ == MAP_FAILED) ds->bin_map_ = nullptr;
-  }
-  ::close(fd);
-  GRANITE_CHECK(ds->bin_size_ == 0 || ds->bin_map_ != nullptr, bpath, ": mmap failed");
+  ds->bin_ = std::make_unique<MappedFile>(bpath);
   const int64_t w = token_dtype_bytes(ds->dtype_);
   for (uint64_t i = 0; i < n_seq; ++i) {
     const int64_t len = ds->lengths_[i], ptr = ds->pointers_[i];
-    GRANITE_CHECK(len >= 0 && ptr >= 0 && uint64_t(ptr) + uint64_t(len) * uint64_t(w) <= ds->bin_size_, ipath,
+    GRANITE_CHECK(len >= 0 && ptr >= 0 && uint64_t(ptr) + uint64_t(len) * uint64_t(w) <= ds->bin_->size(), ipath,
                   ": sequence ", i, " (", len, " tokens at byte ", ptr, ") lies outside ", bpath, " (",
-                  ds->bin_size_, " bytes)");
+                  ds->bin_->size(), " bytes)");
   }
   for (uint64_t d = 0; d < n_doc; ++d) {
     const int64_t v = ds->document_indices_[d];
@@ -178,9 +164,7 @@ std::shared_ptr<IndexedDataset> IndexedDataset::open(const std::string& prefix) 
   return ds;
 }
 
-IndexedDataset::~IndexedDataset() {
-  if (bin_map_ != nullptr) ::munmap(bin_map_, bin_size_);
-}
+IndexedDataset::~IndexedDataset() = default;
 
 int64_t IndexedDataset::length(int64_t i) const {
   GRANITE_CHECK(i >= 0 && i < size(), prefix_, ": sequence ", i, " out of range [0, ", size(), ")");
@@ -194,7 +178,7 @@ std::vector<TokenId> IndexedDataset::get(int64_t i, int64_t offset, int64_t coun
   GRANITE_CHECK(offset >= 0 && count >= 0 && offset + count <= len, prefix_, ": slice [", offset, ", ",
                 offset + count, ") of sequence ", i, " (", len, " tokens)");
   const int w = token_dtype_bytes(dtype_);
-  const auto* p = static_cast<const uint8_t*>(bin_map_) + pointers_[size_t(i)] + offset * w;
+  const auto* p = static_cast<const uint8_t*>(bin_->data()) + pointers_[size_t(i)] + offset * w;
   std::vector<TokenId> out(static_cast<size_t>(count));
   for (int64_t k = 0; k < count; ++k, p += w) {
     switch (dtype_) {

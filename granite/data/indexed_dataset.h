@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "granite/core/atomic_file.h"
+#include "granite/core/mapped_file.h"
 #include "granite/tokenizer/tokenizer.h"
 
 namespace granite {
@@ -67,8 +68,7 @@ class IndexedDataset {
   TokenDtype dtype_ = TokenDtype::UInt16;
   std::vector<int32_t> lengths_;
   std::vector<int64_t> pointers_, document_indices_;
-  void* bin_map_ = nullptr;
-  size_t bin_size_ = 0;
+  std::unique_ptr<MappedFile> bin_;
 };
 
 }  // namespace granite

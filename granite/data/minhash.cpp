@@ -7,8 +7,6 @@
 #include <cstdint>
 #include <cmath>
 #include <limits>
-#include <map>
-#include <mutex>
 #include <random>
 #include <tuple>
 
@@ -59,12 +57,6 @@ double integrate(F f, double lo, double hi) {
 std::pair<int, int> lsh_parameters(double threshold, int num_perm) {
   GRANITE_CHECK(threshold > 0 && threshold < 1, "near-dedup threshold must be in (0, 1), got ", threshold);
   GRANITE_CHECK(num_perm >= 2, "num_perm must be >= 2, got ", num_perm);
-  // ~10^6 integrand evaluations for 256 permutations: remembered, as every MinHasher of a run asks again.
-  static std::mutex mutex;
-  static std::map<std::pair<double, int>, std::pair<int, int>> known;
-  std::lock_guard<std::mutex> lock(mutex);
-  auto it = known.find({threshold, num_perm});
-  if (it != known.end()) return it->second;
   double best = std::numeric_limits<double>::infinity();
   std::pair<int, int> best_br{1, num_perm};
   for (int b = 1; b <= num_perm; ++b) {
@@ -79,7 +71,6 @@ std::pair<int, int> lsh_parameters(double threshold, int num_perm) {
       }
     }
   }
-  known[{threshold, num_perm}] = best_br;
   return best_br;
 }
 

@@ -1,6 +1,5 @@
 #include "granite/data/prepare.h"
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdlib.h>
@@ -22,6 +21,8 @@
 
 #include "granite/core/atomic_file.h"
 #include "granite/core/check.h"
+#include "granite/core/format.h"
+#include "granite/core/list_directory.h"
 #include "granite/core/mapped_file.h"
 #include "granite/core/ordered_pipeline.h"
 #include "granite/core/progress.h"
@@ -64,19 +65,6 @@ void make_directory(const std::string& path) {
     return;
   }
   GRANITE_FAIL("cannot create directory ", path, ": ", std::strerror(errno));
-}
-
-// Names in a directory (without . and ..); empty when it does not exist.
-std::vector<std::string> list_directory(const std::string& path) {
-  std::vector<std::string> names;
-  DIR* dir = ::opendir(path.c_str());
-  if (!dir) return names;
-  while (dirent* e = ::readdir(dir)) {
-    std::string name = e->d_name;
-    if (name != "." && name != "..") names.push_back(name);
-  }
-  ::closedir(dir);
-  return names;
 }
 
 // One JSON line. File names need not be UTF-8 (a Latin-1 name in an old repository): their invalid bytes become
@@ -180,10 +168,10 @@ constexpr size_t kPipelineWindow = 512;
 
 class Scanner {
  public:
-  Scanner(const PrepareOptions& options, const Layout& layout, const LanguageTable& languages, ThreadPool& pool,
-          StepTimes& times)
+  Scanner(const PrepareOptions& options, const Layout& layout, const LanguageTable& languages,
+          const MinHasher& hasher, ThreadPool& pool, StepTimes& times)
       : options_(options), config_(options.config), layout_(layout), table_(languages), pool_(pool), times_(times),
-        hasher_(config_.minhash) {}
+        hasher_(hasher) {}
 
   ScanSummary run() {
     const auto start = Clock::now();
@@ -232,12 +220,6 @@ class Scanner {
   }
 
  private:
-  static std::string list_string(const std::vector<std::string>& items) {
-    std::string s;
-    for (const auto& item : items) s += (s.empty() ? "" : ", ") + item;
-    return s;
-  }
-
   // Pure per-document work (any thread): language, filters, hashes.
   void process(const SourceDocument& doc, ScanResult& r) const {
     if (!doc.error.empty()) {
@@ -338,7 +320,7 @@ class Scanner {
   const LanguageTable& table_;
   ThreadPool& pool_;
   StepTimes& times_;
-  MinHasher hasher_;
+  const MinHasher& hasher_;
   ScanSummary summary_;
   std::unordered_map<DigestKey, int64_t, DigestKeyHash> first_copy_;  // digest -> staged index of the first copy
   std::unordered_map<std::string, uint16_t> language_ids_;
@@ -353,10 +335,10 @@ struct NearSummary {
 
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(NearSummary, near_duplicates, buckets, comparisons, edges, bands, rows, seconds)
 
-NearSummary run_near_dedup(const PrepareConfig& config, const Layout& layout, const DocStore& store,
-                           ThreadPool& pool, std::vector<NearDuplicate>& duplicates, bool show_progress) {
+NearSummary run_near_dedup(const PrepareConfig& config, const MinHasher& hasher, const Layout& layout,
+                           const DocStore& store, ThreadPool& pool, std::vector<NearDuplicate>& duplicates,
+                           bool show_progress) {
   const auto start = Clock::now();
-  MinHasher hasher(config.minhash);
   NearSummary summary;
   summary.bands = hasher.bands();
   summary.rows = hasher.rows();
@@ -534,7 +516,7 @@ Json prepare_dataset(const PrepareOptions& options) {
   std::optional<LanguageTable> custom_table;
   if (!config.languages.empty()) custom_table = LanguageTable::load(config.languages);
   const LanguageTable& languages = custom_table ? *custom_table : LanguageTable::builtin();
-  MinHasher hasher(config.minhash);  // validates the MinHash settings up front
+  const MinHasher hasher(config.minhash);  // validates the MinHash settings up front; one for the whole run
 
   std::vector<std::string> inputs;
   for (const std::string& input : options.inputs) inputs.push_back(absolute_path(input));
@@ -560,7 +542,7 @@ Json prepare_dataset(const PrepareOptions& options) {
     scan = read_json_file(layout.scan_done()).get<ScanSummary>();
     resumed = true;
   } else {
-    Scanner scanner(options, layout, languages, pool, times);
+    Scanner scanner(options, layout, languages, hasher, pool, times);
     scan = scanner.run();
     write_file_atomic(layout.scan_done(), Json(scan).dump(2) + "\n");
   }
@@ -576,7 +558,7 @@ Json prepare_dataset(const PrepareOptions& options) {
     near = load_near_duplicates(layout);
     resumed = true;
   } else {
-    near_summary = run_near_dedup(config, layout, store, pool, near, options.progress);
+    near_summary = run_near_dedup(config, hasher, layout, store, pool, near, options.progress);
   }
 
   // Stage 3: tokenize the kept documents into shards.
