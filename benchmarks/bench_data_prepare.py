@@ -51,6 +51,7 @@ def main():
             "wall_s": wall,
             "documents_in": r["documents_in"],
             "documents_out": r["documents_out"],
+            "MB_in": r["bytes_in"] / 1e6,  # every input file's size (unread: too large, or no language claims it)
             "MB_scanned": mb_in,
             "internal_s": r["seconds"],
             "tokens_out": r["tokens_out"],
@@ -63,6 +64,7 @@ def main():
             "MB_per_s_tokenize": r["bytes_out"] / 1e6 / stages["tokenize"],
             "stage_seconds": stages,
             "cpu_seconds_by_step": r["cpu_seconds_by_step"],
+            "pipeline_busy": r.get("pipeline_busy"),
         }
         if base is None:
             base = (wall, r["seconds"])

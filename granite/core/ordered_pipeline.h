@@ -7,6 +7,9 @@
 // slow item (a 1 MB file among 10 kB ones) holds up only its own commit, never idle workers, and committing overlaps
 // processing, so the serial part (writing files) is off the critical path. The first exception from any stage stops
 // the pipeline and is rethrown by run() once every thread has stopped.
+// stats() says where the time went: how busy the producer, the workers and the committer were, so a user (and the
+// benchmark) can see which of the three bounds throughput.
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <exception>
@@ -17,6 +20,20 @@
 
 namespace granite {
 
+// Seconds of one or more pipeline runs (they add up with +=).
+struct PipelineStats {
+  double seconds = 0;       // wall time of run()
+  double produce_busy = 0;  // inside produce()
+  double process_busy = 0;  // inside process(), summed over the workers
+  double commit_busy = 0;   // inside commit()
+  double worker_seconds = 0;  // workers x wall time: what process_busy is a fraction of
+  PipelineStats& operator+=(const PipelineStats& o) {
+    seconds += o.seconds, produce_busy += o.produce_busy, process_busy += o.process_busy;
+    commit_busy += o.commit_busy, worker_seconds += o.worker_seconds;
+    return *this;
+  }
+};
+
 template <typename Item>
 class OrderedPipeline {
  public:
@@ -24,17 +41,31 @@ class OrderedPipeline {
 
   void run(int workers, const std::function<bool(Item&)>& produce, const std::function<void(Item&)>& process,
            const std::function<void(Item&)>& commit) {
+    const auto start = Clock::now();
+    workers = std::max(1, workers);
     std::thread producer([&] { guarded([&] { produce_loop(produce); }); });
     std::vector<std::thread> pool;
-    for (int w = 0; w < std::max(1, workers); ++w) pool.emplace_back([&] { guarded([&] { work_loop(process); }); });
+    std::vector<double> busy(size_t(workers), 0.0);  // per worker: no shared counter on the hot path
+    for (int w = 0; w < workers; ++w)
+      pool.emplace_back([&, w] { guarded([&] { work_loop(process, busy[size_t(w)]); }); });
     guarded([&] { commit_loop(commit); });
     stop();
     producer.join();
     for (auto& t : pool) t.join();
+    stats_.seconds = seconds_since(start);
+    for (double b : busy) stats_.process_busy += b;
+    stats_.worker_seconds = stats_.seconds * workers;
     if (error_) std::rethrow_exception(error_);
   }
 
+  const PipelineStats& stats() const { return stats_; }
+
  private:
+  using Clock = std::chrono::steady_clock;
+  static double seconds_since(Clock::time_point t) {
+    return std::chrono::duration<double>(Clock::now() - t).count();
+  }
+
   template <typename F>
   void guarded(F f) {
     try {
@@ -68,7 +99,9 @@ class OrderedPipeline {
         slot = produced_ % slots_.size();
       }
       slots_[slot] = Item{};
+      const auto t = Clock::now();
       const bool more = produce(slots_[slot]);  // the slot is free: committed, and no worker holds it
+      stats_.produce_busy += seconds_since(t);
       std::lock_guard<std::mutex> lock(mutex_);
       if (more) {
         ++produced_;
@@ -82,7 +115,7 @@ class OrderedPipeline {
     }
   }
 
-  void work_loop(const std::function<void(Item&)>& process) {
+  void work_loop(const std::function<void(Item&)>& process, double& busy) {
     for (;;) {
       uint64_t index;
       {
@@ -91,7 +124,9 @@ class OrderedPipeline {
         if (stopped_ || (claimed_ == produced_ && done_)) return;
         index = claimed_++;
       }
+      const auto t = Clock::now();
       process(slots_[index % slots_.size()]);
+      busy += seconds_since(t);
       std::lock_guard<std::mutex> lock(mutex_);
       processed_[index % slots_.size()] = true;
       if (index == committed_) ready_.notify_one();  // only the item at the head of the line wakes the committer
@@ -107,7 +142,9 @@ class OrderedPipeline {
         ready_.wait(lock, [&] { return stopped_ || processed_[slot] || (done_ && committed_ == produced_); });
         if (stopped_ || (done_ && committed_ == produced_ && !processed_[slot])) return;
       }
+      const auto t = Clock::now();
       commit(slots_[slot]);
+      stats_.commit_busy += seconds_since(t);
       std::lock_guard<std::mutex> lock(mutex_);
       processed_[slot] = false;
       ++committed_;
@@ -125,6 +162,7 @@ class OrderedPipeline {
   std::condition_variable work_;   // workers: an item was produced, or production ended
   std::condition_variable ready_;  // the committer: the head-of-line item was processed, or production ended
   std::exception_ptr error_;
+  PipelineStats stats_;  // produce_busy: producer thread only; commit_busy: committer only; the rest after joining
 };
 
 }  // namespace granite

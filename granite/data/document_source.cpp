@@ -482,6 +482,13 @@ struct DocumentSource::State {
       bytes_done += size;
       return true;
     }
+    if (options.defer_reads) {
+      out.deferred = true;
+      out.in_walk = in_walk;
+      out.size = size;
+      bytes_done += size;
+      return true;
+    }
     bytes_done += read_file(path, in_walk, options.max_bytes, out);
     return true;
   }
@@ -490,6 +497,13 @@ struct DocumentSource::State {
     return bytes_done + (archive != nullptr ? archive->bytes_read() : 0) + (jsonl != nullptr ? jsonl->bytes_read() : 0);
   }
 };
+
+void read_deferred(SourceDocument& doc, int64_t max_bytes) {
+  if (!doc.deferred) return;
+  doc.deferred = false;
+  doc.size = 0;
+  read_file(doc.path, doc.in_walk, max_bytes, doc);
+}
 
 DocumentSource::DocumentSource(std::vector<std::string> inputs, SourceOptions options)
     : state_(std::make_unique<State>()) {

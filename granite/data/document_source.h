@@ -27,11 +27,21 @@ struct SourceDocument {
   int64_t size = 0;      // bytes (also set when the text was not read; a too-large JSONL line gives its own length)
   bool too_large = false;
   std::string error;     // non-empty when the file could not be read (then text is empty)
+  // With SourceOptions::defer_reads, a plain file's text is left for read_deferred() (any thread) to fill.
+  bool deferred = false;
+  bool in_walk = false;  // found by walking a directory (then symbolic links are not followed when reading)
 };
 
 struct SourceOptions {
   int64_t max_bytes = 1 << 20;  // larger files are reported too_large and not read
+  // Plain files (not archive members, not JSONL lines) come back unread, `deferred`: the caller reads them with
+  // read_deferred() on its worker threads, so one walking thread does not bound a many-core run.
+  bool defer_reads = false;
 };
+
+// Reads a deferred document's file (see SourceOptions::defer_reads) with the same rules and error reporting as an
+// immediate read; no-op for a document that is not deferred.
+void read_deferred(SourceDocument& doc, int64_t max_bytes);
 
 class DocumentSource {
  public:
@@ -43,7 +53,8 @@ class DocumentSource {
 
   // The next document in order; false when all inputs are exhausted.
   bool next(SourceDocument& out);
-  // Bytes of input consumed so far (for progress: file sizes, JSONL bytes, compressed archive bytes read).
+  // Bytes of input consumed so far (for progress: file sizes, JSONL bytes, compressed archive bytes read; a deferred
+  // file counts with its size when listed).
   int64_t bytes_read() const;
 
  private:

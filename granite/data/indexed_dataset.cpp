@@ -21,18 +21,6 @@ void put(std::string& out, T v) {  // little-endian hosts only (checked by the c
 }
 static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "indexed datasets are little-endian");
 
-bool fits(TokenDtype d, int64_t v) {
-  switch (d) {
-    case TokenDtype::UInt8: return v >= 0 && v <= 255;
-    case TokenDtype::Int8: return v >= -128 && v <= 127;
-    case TokenDtype::Int16: return v >= -32768 && v <= 32767;
-    case TokenDtype::UInt16: return v >= 0 && v <= 65535;
-    case TokenDtype::Int32: return v >= INT32_MIN && v <= INT32_MAX;
-    case TokenDtype::Int64: return true;
-  }
-  return false;
-}
-
 std::string bin_path(const std::string& prefix) { return prefix + ".bin"; }
 std::string idx_path(const std::string& prefix) { return prefix + ".idx"; }
 
@@ -87,27 +75,78 @@ int token_dtype_bytes(TokenDtype d) {
 IndexedDatasetWriter::IndexedDatasetWriter(std::string prefix, TokenDtype dtype)
     : prefix_(std::move(prefix)), dtype_(dtype), bin_(std::make_unique<AtomicFile>(bin_path(prefix_))) {}
 
-void IndexedDatasetWriter::add_document(const std::vector<TokenId>& ids) {
-  GRANITE_CHECK(!finished_, prefix_, ": add_document after finish");
-  GRANITE_CHECK(ids.size() <= size_t(INT32_MAX), prefix_, ": document ", lengths_.size(), " has ", ids.size(),
-                " tokens, more than an int32 sequence length holds");
-  const int w = token_dtype_bytes(dtype_);
-  std::string buf(ids.size() * size_t(w), '\0');
-  for (size_t i = 0; i < ids.size(); ++i) {
-    GRANITE_CHECK(fits(dtype_, ids[i]), prefix_, ": document ", lengths_.size(), " token ", i, " has id ", ids[i],
-                  ", which does not fit the shard's ", w, "-byte dtype (code ", int(dtype_), ")");
-    const int64_t v = ids[i];
-    std::memcpy(buf.data() + i * size_t(w), &v, size_t(w));  // low bytes of a little-endian int64
+namespace {
+
+constexpr size_t kWriteBuffer = size_t(4) << 20;
+
+template <typename T>
+bool pack_as(const std::vector<TokenId>& ids, int64_t lo, int64_t hi, std::string& out, size_t* bad) {
+  // Range check first (one vectorisable pass), then the narrowing copy.
+  TokenId min = 0, max = 0;
+  for (TokenId id : ids) {
+    min = std::min(min, id);
+    max = std::max(max, id);
   }
-  bin_->write(buf.data(), buf.size());
+  if (min < lo || max > hi) {
+    for (size_t i = 0; i < ids.size(); ++i) {
+      if (ids[i] < lo || ids[i] > hi) {
+        *bad = i;
+        return false;
+      }
+    }
+  }
+  out.resize(ids.size() * sizeof(T));
+  T* p = reinterpret_cast<T*>(out.data());
+  for (size_t i = 0; i < ids.size(); ++i) p[i] = T(ids[i]);
+  return true;
+}
+
+}  // namespace
+
+bool pack_tokens(const std::vector<TokenId>& ids, TokenDtype dtype, std::string& out, size_t* bad) {
+  switch (dtype) {
+    case TokenDtype::UInt8: return pack_as<uint8_t>(ids, 0, 255, out, bad);
+    case TokenDtype::Int8: return pack_as<int8_t>(ids, -128, 127, out, bad);
+    case TokenDtype::Int16: return pack_as<int16_t>(ids, -32768, 32767, out, bad);
+    case TokenDtype::UInt16: return pack_as<uint16_t>(ids, 0, 65535, out, bad);
+    case TokenDtype::Int32: return pack_as<int32_t>(ids, INT32_MIN, INT32_MAX, out, bad);
+    case TokenDtype::Int64: return pack_as<int64_t>(ids, INT32_MIN, INT32_MAX, out, bad);
+  }
+  GRANITE_FAIL("unknown token dtype code ", int(dtype));
+}
+
+void IndexedDatasetWriter::add_document(const std::vector<TokenId>& ids) {
+  std::string bytes;
+  size_t bad = 0;
+  GRANITE_CHECK(pack_tokens(ids, dtype_, bytes, &bad), prefix_, ": document ", lengths_.size(), " token ", bad,
+                " has id ", ids[bad], ", which does not fit the shard's ", token_dtype_bytes(dtype_), "-byte dtype (code ",
+                int(dtype_), ")");
+  add_packed(bytes);
+}
+
+void IndexedDatasetWriter::add_packed(std::string_view bytes) {
+  GRANITE_CHECK(!finished_, prefix_, ": add_document after finish");
+  const size_t w = size_t(token_dtype_bytes(dtype_));
+  GRANITE_CHECK(bytes.size() % w == 0, prefix_, ": a packed document of ", bytes.size(), " bytes is not a whole number of ",
+                w, "-byte tokens");
+  const size_t tokens = bytes.size() / w;
+  GRANITE_CHECK(tokens <= size_t(INT32_MAX), prefix_, ": document ", lengths_.size(), " has ", tokens,
+                " tokens, more than an int32 sequence length holds");
+  buffer_.append(bytes);
+  if (buffer_.size() >= kWriteBuffer) {
+    bin_->write(buffer_.data(), buffer_.size());
+    buffer_.clear();
+  }
   pointers_.push_back(bytes_);
-  lengths_.push_back(int32_t(ids.size()));
-  bytes_ += int64_t(buf.size());
-  tokens_ += int64_t(ids.size());
+  lengths_.push_back(int32_t(tokens));
+  bytes_ += int64_t(bytes.size());
+  tokens_ += int64_t(tokens);
 }
 
 void IndexedDatasetWriter::finish() {
   GRANITE_CHECK(!finished_, prefix_, ": finish called twice");
+  bin_->write(buffer_.data(), buffer_.size());
+  buffer_.clear();
   bin_->commit();  // .bin first: an .idx never points at a missing or partial .bin
   std::string idx(kMagic, sizeof kMagic);
   put<uint64_t>(idx, kVersion);

@@ -26,11 +26,17 @@ enum class TokenDtype : uint8_t { UInt8 = 1, Int8 = 2, Int16 = 3, Int32 = 4, Int
 TokenDtype token_dtype_for_vocab(int64_t vocab_size);
 int token_dtype_bytes(TokenDtype dtype);
 
+// The bytes of `ids` in `dtype` (little-endian), as a shard stores them; false (out untouched) if an id does not fit,
+// then *bad is its position. Thread-safe, so workers can pack while one thread appends (add_packed).
+bool pack_tokens(const std::vector<TokenId>& ids, TokenDtype dtype, std::string& out, size_t* bad);
+
 class IndexedDatasetWriter {
  public:
   IndexedDatasetWriter(std::string prefix, TokenDtype dtype);
   // Appends one document (one sequence). Ids must fit the dtype (error naming the id and the document).
   void add_document(const std::vector<TokenId>& ids);
+  // Appends one document already packed by pack_tokens with this writer's dtype.
+  void add_packed(std::string_view bytes);
   // Writes the index and puts both files in place; nothing is visible at <prefix>.* before this.
   void finish();
   int64_t documents() const { return int64_t(lengths_.size()); }
@@ -40,6 +46,7 @@ class IndexedDatasetWriter {
   std::string prefix_;
   TokenDtype dtype_;
   std::unique_ptr<AtomicFile> bin_;
+  std::string buffer_;  // .bin bytes not yet written: one write per few MB, not per document
   std::vector<int32_t> lengths_;
   std::vector<int64_t> pointers_;
   int64_t bytes_ = 0, tokens_ = 0;

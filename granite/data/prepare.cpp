@@ -81,6 +81,16 @@ struct StepTimes {
   }
 };
 
+// {"seconds", "producer", "workers", "committer"}: the fraction of the wall time each role was busy; the one near 1
+// bounds the stage (the workers near 1 is the healthy case: the parallel part is the limit).
+Json pipeline_json(const PipelineStats& p) {
+  auto fraction = [](double busy, double total) { return total > 0 ? std::min(1.0, busy / total) : 0.0; };
+  return {{"seconds", p.seconds},
+          {"producer", fraction(p.produce_busy, p.seconds)},
+          {"workers", fraction(p.process_busy, p.worker_seconds)},
+          {"committer", fraction(p.commit_busy, p.seconds)}};
+}
+
 class StepTimer {
  public:
   explicit StepTimer(std::atomic<int64_t>& total) : total_(total), start_(Clock::now()) {}
@@ -183,6 +193,7 @@ class Scanner {
 
     SourceOptions source_options;
     source_options.max_bytes = config_.filters.max_bytes;
+    source_options.defer_reads = true;  // workers read the files: the walking thread only lists them
     DocumentSource source(options_.inputs, source_options);
     std::atomic<int64_t> bytes_read{0};
     ProgressLine progress(stderr, 10, options_.progress);
@@ -215,13 +226,30 @@ class Scanner {
     GRANITE_CHECK(bands.good(), "cannot write ", layout_.bands(), ": ", std::strerror(errno));
     bands.close();
     summary_.seconds = seconds_since(start);
+    pipeline_ = pipeline.stats();
     progress.finish(status_line(start, bytes_read.load()) + " done");
     return summary_;
   }
 
+  const PipelineStats& pipeline_stats() const { return pipeline_; }
+
  private:
-  // Pure per-document work (any thread): language, filters, hashes.
-  void process(const SourceDocument& doc, ScanResult& r) const {
+  // Pure per-document work (any thread): reading, language, filters, hashes.
+  void process(SourceDocument& doc, ScanResult& r) const {
+    // The language first: a file no language claims is counted without being read.
+    if (!doc.language.empty()) {
+      r.language = doc.language;
+    } else if (const Language* language = table_.identify(doc.path)) {
+      r.language = language->name;
+    } else if (doc.error.empty() && !doc.too_large) {
+      r.reason = "unknown_language";
+      doc.deferred = false;
+      return;
+    }
+    if (doc.deferred) {
+      StepTimer t(times_.read);
+      read_deferred(doc, config_.filters.max_bytes);
+    }
     if (!doc.error.empty()) {
       r.reason = "unreadable";
       return;
@@ -230,11 +258,7 @@ class Scanner {
       r.reason = "too_large";
       return;
     }
-    if (!doc.language.empty()) {
-      r.language = doc.language;
-    } else if (const Language* language = table_.identify(doc.path)) {
-      r.language = language->name;
-    } else {
+    if (r.language.empty()) {
       r.reason = "unknown_language";
       return;
     }
@@ -322,6 +346,7 @@ class Scanner {
   StepTimes& times_;
   const MinHasher& hasher_;
   ScanSummary summary_;
+  PipelineStats pipeline_;
   std::unordered_map<DigestKey, int64_t, DigestKeyHash> first_copy_;  // digest -> staged index of the first copy
   std::unordered_map<std::string, uint16_t> language_ids_;
 };
@@ -407,7 +432,7 @@ std::vector<ShardPlan> plan_shards(const std::vector<int64_t>& kept, const DocSt
 Json tokenize_shard(const ShardPlan& plan, const std::string& prefix, const std::vector<int64_t>& kept,
                     const DocStore& store, const ScanSummary& scan, const Tokenizer& tokenizer,
                     const PiiRedactor* redactor, const PrepareConfig& config, TokenDtype dtype, ThreadPool& pool,
-                    StepTimes& times) {
+                    StepTimes& times, PipelineStats& pipeline_stats) {
   IndexedDatasetWriter writer(prefix, dtype);
   std::map<std::string, int64_t> tokens_by_language, documents_by_language;
   PiiCounts pii;
@@ -418,7 +443,8 @@ Json tokenize_shard(const ShardPlan& plan, const std::string& prefix, const std:
   // Documents in order on one thread, redaction + tokenization on all, appended to the shard in order.
   struct TokenItem {
     int64_t k = 0;  // into kept
-    std::vector<TokenId> ids;
+    std::string packed;  // the document's tokens as the shard stores them
+    int64_t tokens = 0;
     PiiCounts counts;
   };
   int64_t next = plan.begin;
@@ -439,19 +465,25 @@ Json tokenize_shard(const ShardPlan& plan, const std::string& prefix, const std:
           text = redacted;
         }
         StepTimer t(times.tokenize);
-        item.ids = tokenizer.encode(text, plain);
-        if (config.append_eos) item.ids.push_back(eos);
+        std::vector<TokenId> ids = tokenizer.encode(text, plain);
+        if (config.append_eos) ids.push_back(eos);
+        size_t bad = 0;
+        GRANITE_CHECK(pack_tokens(ids, dtype, item.packed, &bad), "token id ", ids[bad], " of ",
+                      store.path(kept[size_t(item.k)]), " does not fit the shards' dtype (vocabulary size ",
+                      tokenizer.vocab_size(), ")");
+        item.tokens = int64_t(ids.size());
       },
       [&](TokenItem& item) {
         StepTimer t(times.write);
         const StagedRecord& r = store.record(kept[size_t(item.k)]);
         const std::string& language = scan.languages.at(r.language);
-        writer.add_document(item.ids);
-        tokens_by_language[language] += int64_t(item.ids.size());
+        writer.add_packed(item.packed);
+        tokens_by_language[language] += item.tokens;
         ++documents_by_language[language];
         bytes += int64_t(r.text_length);
         pii += item.counts;
       });
+  pipeline_stats += pipeline.stats();
   Json stats{{"documents", writer.documents()},
              {"tokens", writer.tokens()},
              {"bytes", bytes},
@@ -535,6 +567,7 @@ Json prepare_dataset(const PrepareOptions& options) {
 
   ThreadPool pool(options.threads);
   StepTimes times;
+  Json pipelines = Json::object();  // how busy each pipeline's producer, workers and committer were (this run only)
   // Stage 1: scan (or its result from an earlier run).
   ScanSummary scan;
   bool resumed = false;  // some stage's result comes from an earlier, interrupted run
@@ -544,6 +577,7 @@ Json prepare_dataset(const PrepareOptions& options) {
   } else {
     Scanner scanner(options, layout, languages, hasher, pool, times);
     scan = scanner.run();
+    pipelines["scan"] = pipeline_json(scanner.pipeline_stats());
     write_file_atomic(layout.scan_done(), Json(scan).dump(2) + "\n");
   }
   DocStore store(layout.staged());
@@ -575,6 +609,7 @@ Json prepare_dataset(const PrepareOptions& options) {
   Json shards = Json::array(), tokens_by_language = Json::object(), documents_by_language = Json::object(),
        pii = Json::object();
   int64_t tokens_out = 0, bytes_out = 0, resumed_shards = 0;
+  PipelineStats tokenize_pipeline;
   ProgressLine progress(stderr, 10, options.progress);
   for (size_t s = 0; s < plans.size(); ++s) {
     const std::string prefix = layout.shard(int64_t(s));
@@ -584,7 +619,7 @@ Json prepare_dataset(const PrepareOptions& options) {
       ++resumed_shards;
     } else {
       stats = tokenize_shard(plans[s], prefix, kept, store, scan, *tokenizer, redactor.get(), config, dtype, pool,
-                             times);
+                             times, tokenize_pipeline);
     }
     tokens_out += stats.at("tokens").get<int64_t>();
     bytes_out += stats.at("bytes").get<int64_t>();
@@ -600,6 +635,7 @@ Json prepare_dataset(const PrepareOptions& options) {
                     "/s), " + format_bytes(double(bytes_out) / elapsed) + "/s, ETA " + format_duration(eta));
   }
   const double tokenize_seconds = seconds_since(tokenize_start);
+  if (tokenize_pipeline.seconds > 0) pipelines["tokenize"] = pipeline_json(tokenize_pipeline);
   progress.finish("tokenize: " + std::to_string(plans.size()) + " shards, " + format_si(double(tokens_out)) +
                   " tokens" + (resumed_shards ? " (" + std::to_string(resumed_shards) + " shards from an earlier run)" : "") +
                   ", " + format_duration(tokenize_seconds));
@@ -630,6 +666,7 @@ Json prepare_dataset(const PrepareOptions& options) {
       {"stage_seconds",
        {{"scan", scan.seconds}, {"near_dedup", near_summary.seconds}, {"tokenize", tokenize_seconds}}},
       {"cpu_seconds_by_step", times.to_json()},
+      {"pipeline_busy", pipelines},
       {"resumed", resumed || resumed_shards > 0},
       {"settings", settings}};
   write_file_atomic(layout.report(), report.dump(2) + "\n");

@@ -1,7 +1,11 @@
 #include "granite/tokenizer/bpe_tokenizer.h"
 
+#define XXH_INLINE_ALL
+#include <xxhash.h>
+
 #include <atomic>
 #include <climits>
+#include <cstring>
 #include <filesystem>
 #include <functional>
 
@@ -12,22 +16,68 @@ namespace granite {
 
 namespace {
 
-constexpr size_t kCacheLimit = 1 << 16;  // entries per thread before the cache is cleared
+constexpr size_t kCacheLimit = size_t(1) << 16;  // entries per thread before the cache starts over
 
 // Piece -> ids cache, one per thread: no lock on the hot path (the same identifiers recur constantly in code).
 // Entries belong to one tokenizer, named by a serial number (never reused, unlike an address); a thread that
-// switches tokenizers starts its cache afresh.
-struct PieceCache {
-  uint64_t owner = 0;
-  std::unordered_map<std::string, std::vector<TokenId>> map;
+// switches tokenizers starts its cache afresh. Open addressing over flat arrays: a lookup hashes the piece once and
+// allocates nothing; keys and ids live in two arenas addressed by offset; when full, the cache starts over.
+class PieceCache {
+ public:
+  // The cached ids of `piece` appended to `out`; false on a miss.
+  bool lookup(std::string_view piece, uint64_t hash, std::vector<TokenId>& out) const {
+    if (slots_.empty()) return false;
+    for (size_t i = hash & mask_;; i = (i + 1) & mask_) {
+      const Slot& s = slots_[i];
+      if (s.key_length == kEmpty) return false;
+      if (s.hash == hash && s.key_length == piece.size() &&
+          std::memcmp(keys_.data() + s.key_offset, piece.data(), piece.size()) == 0) {
+        out.insert(out.end(), ids_.begin() + s.ids_offset, ids_.begin() + s.ids_offset + s.ids_count);
+        return true;
+      }
+    }
+  }
+  // After a miss for the same piece and hash.
+  void insert(std::string_view piece, uint64_t hash, const std::vector<TokenId>& ids) {
+    if (slots_.empty() || size_ >= kCacheLimit || keys_.size() + piece.size() > kArenaLimit) reset();
+    size_t i = hash & mask_;
+    while (slots_[i].key_length != kEmpty) i = (i + 1) & mask_;
+    slots_[i] = {hash, uint32_t(keys_.size()), uint32_t(piece.size()), uint32_t(ids_.size()), uint32_t(ids.size())};
+    keys_.append(piece);
+    ids_.insert(ids_.end(), ids.begin(), ids.end());
+    ++size_;
+  }
+  void reset_for(uint64_t owner) {
+    if (owner_ == owner) return;
+    reset();
+    owner_ = owner;
+  }
+
+ private:
+  static constexpr uint32_t kEmpty = ~uint32_t(0);
+  static constexpr size_t kArenaLimit = size_t(1) << 30;  // offsets stay far inside uint32
+  struct Slot {
+    uint64_t hash = 0;
+    uint32_t key_offset = 0, key_length = kEmpty, ids_offset = 0, ids_count = 0;
+  };
+  void reset() {
+    slots_.assign(2 * kCacheLimit, Slot{});  // load factor <= 1/2
+    mask_ = slots_.size() - 1;
+    keys_.clear();
+    ids_.clear();
+    size_ = 0;
+  }
+
+  uint64_t owner_ = 0;
+  std::vector<Slot> slots_;
+  size_t mask_ = 0, size_ = 0;
+  std::string keys_;
+  std::vector<TokenId> ids_;
 };
 
 PieceCache& thread_piece_cache(uint64_t owner) {
   thread_local PieceCache cache;
-  if (cache.owner != owner) {
-    cache.map.clear();
-    cache.owner = owner;
-  }
+  cache.reset_for(owner);
   return cache;
 }
 
@@ -35,8 +85,6 @@ uint64_t next_cache_owner() {
   static std::atomic<uint64_t> serial{0};
   return ++serial;
 }
-
-uint64_t pair_key(TokenId a, TokenId b) { return (uint64_t(uint32_t(a)) << 32) | uint32_t(b); }
 
 // "eos_token": "<|endoftext|>" or {"content": "<|endoftext|>", ...} in tokenizer_config.json.
 std::optional<std::string> config_token(const Json& config, const char* key) {
@@ -203,7 +251,7 @@ void BpeTokenizer::load_model(const Json& model, const std::string& where) {
     auto a = vocab_.find(left), b = vocab_.find(right), ab = vocab_.find(left + right);
     GRANITE_CHECK(a != vocab_.end() && b != vocab_.end() && ab != vocab_.end(), at, ": merge ", rank, " ('", left,
                   "', '", right, "') uses a token missing from the vocabulary");
-    merges_.emplace(pair_key(a->second, b->second), std::make_pair(rank, ab->second));  // first rank wins
+    merges_.insert(a->second, b->second, rank, ab->second);  // first rank wins
     ++rank;
   }
   m.finish();
@@ -216,36 +264,6 @@ std::unique_ptr<BpeTokenizer> BpeTokenizer::from_file(const std::string& path) {
   return std::make_unique<BpeTokenizer>(read_json_file(path), path, config);
 }
 
-void BpeTokenizer::merge(std::vector<TokenId>& symbols) const {
-  // Repeatedly merge the adjacent pair with the lowest rank, every occurrence left to right (what HF's priority
-  // queue, ordered by (rank, position), produces).
-  std::vector<TokenId> next;
-  while (symbols.size() > 1) {
-    int32_t best_rank = INT32_MAX;
-    TokenId best_left = -1, best_right = -1, best_merged = -1;
-    for (size_t i = 0; i + 1 < symbols.size(); ++i) {
-      auto it = merges_.find(pair_key(symbols[i], symbols[i + 1]));
-      if (it != merges_.end() && it->second.first < best_rank) {
-        best_rank = it->second.first;
-        best_left = symbols[i];
-        best_right = symbols[i + 1];
-        best_merged = it->second.second;
-      }
-    }
-    if (best_merged < 0) break;
-    next.clear();
-    for (size_t i = 0; i < symbols.size(); ++i) {
-      if (i + 1 < symbols.size() && symbols[i] == best_left && symbols[i + 1] == best_right) {
-        next.push_back(best_merged);
-        ++i;
-      } else {
-        next.push_back(symbols[i]);
-      }
-    }
-    symbols.swap(next);
-  }
-}
-
 void BpeTokenizer::encode_piece(std::string_view bytes, std::vector<TokenId>& out) const {
   if (bytes.size() == 1) {
     const TokenId id = byte_ids_[static_cast<unsigned char>(bytes[0])];
@@ -253,13 +271,10 @@ void BpeTokenizer::encode_piece(std::string_view bytes, std::vector<TokenId>& ou
     return;
   }
   PieceCache& cache = thread_piece_cache(cache_owner_);
-  const std::string key(bytes);
-  auto hit = cache.map.find(key);
-  if (hit != cache.map.end()) {
-    out.insert(out.end(), hit->second.begin(), hit->second.end());
-    return;
-  }
-  std::vector<TokenId> symbols;
+  const uint64_t hash = XXH3_64bits(bytes.data(), bytes.size());
+  if (cache.lookup(bytes, hash, out)) return;
+  thread_local std::vector<TokenId> symbols;
+  symbols.clear();
   bool whole = false;
   if (ignore_merges_) {  // HF BPE ignore_merges: a piece that is itself a vocabulary entry is not split
     auto it = vocab_.find(byte_level_.encode(bytes));
@@ -269,14 +284,12 @@ void BpeTokenizer::encode_piece(std::string_view bytes, std::vector<TokenId>& ou
     }
   }
   if (!whole) {
-    symbols.reserve(bytes.size());
     for (unsigned char b : bytes)
       if (byte_ids_[b] >= 0) symbols.push_back(byte_ids_[b]);  // see byte_ids_: unknown bytes are dropped
-    merge(symbols);
+    merge_symbols(symbols, merges_);
   }
   out.insert(out.end(), symbols.begin(), symbols.end());
-  if (cache.map.size() >= kCacheLimit) cache.map.clear();
-  cache.map.emplace(key, std::move(symbols));
+  cache.insert(bytes, hash, symbols);
 }
 
 std::vector<TokenId> BpeTokenizer::encode(std::string_view text, const EncodeOptions& options) const {

@@ -13,6 +13,7 @@
 
 #include "granite/core/json.h"
 #include "granite/tokenizer/added_tokens.h"
+#include "granite/tokenizer/bpe_merge.h"
 #include "granite/tokenizer/byte_level.h"
 #include "granite/tokenizer/pre_tokenizer.h"
 #include "granite/tokenizer/tokenizer.h"
@@ -34,7 +35,6 @@ class BpeTokenizer : public Tokenizer {
  private:
   void load_model(const Json& model, const std::string& where);
   void encode_piece(std::string_view bytes, std::vector<TokenId>& out) const;  // one pre-token through BPE
-  void merge(std::vector<TokenId>& symbols) const;
   void check_id(TokenId id) const;
 
   std::unordered_map<std::string, TokenId> vocab_;      // vocabulary string (byte-mapped) -> id
@@ -42,7 +42,7 @@ class BpeTokenizer : public Tokenizer {
   std::vector<std::string> id_to_bytes_;                // id -> decoded bytes
   std::vector<bool> is_special_;                        // added tokens marked "special"
   std::array<TokenId, 256> byte_ids_{};                 // id of each single byte's symbol
-  std::unordered_map<uint64_t, std::pair<int32_t, TokenId>> merges_;  // (left, right) -> (rank, merged id)
+  MergeTable merges_;                                   // (left, right) -> (rank, merged id)
   bool ignore_merges_ = false;                          // Llama-3: a piece that is a vocabulary entry is kept whole
   bool nfc_ = false;
   std::unique_ptr<PreTokenizer> pre_tokenizer_;

@@ -99,3 +99,37 @@ TEST_CASE("ordered pipeline stops on the first error of any stage and rethrows i
   REQUIRE_THROWS_WITH(run(-1, 30, -1), "process failed");
   REQUIRE_THROWS_WITH(run(-1, -1, 10), "commit failed");
 }
+
+TEST_CASE("ordered pipeline stats name the role that bounds it", "[core][threads]") {
+  // Each run makes one role sleep per item; that role is busy nearly all the wall time, the others hardly at all.
+  using std::chrono::milliseconds;
+  auto run = [](int slow_role) {
+    OrderedPipeline<int> pipeline(8);
+    int next = 0;
+    pipeline.run(
+        2,
+        [&](int& item) {
+          if (slow_role == 0) std::this_thread::sleep_for(milliseconds(3));
+          item = next++;
+          return next <= 40;
+        },
+        [&](int&) {
+          if (slow_role == 1) std::this_thread::sleep_for(milliseconds(6));
+        },
+        [&](int&) {
+          if (slow_role == 2) std::this_thread::sleep_for(milliseconds(3));
+        });
+    return pipeline.stats();
+  };
+  const PipelineStats producer = run(0), workers = run(1), committer = run(2);
+  CHECK(producer.produce_busy / producer.seconds > 0.7);
+  CHECK(producer.commit_busy / producer.seconds < 0.3);
+  CHECK(workers.process_busy / workers.worker_seconds > 0.7);
+  CHECK(workers.produce_busy / workers.seconds < 0.3);
+  CHECK(committer.commit_busy / committer.seconds > 0.7);
+  CHECK(committer.process_busy / committer.worker_seconds < 0.3);
+  CHECK(committer.worker_seconds == Approx(2 * committer.seconds));
+  PipelineStats sum = producer;
+  sum += committer;
+  CHECK(sum.seconds == Approx(producer.seconds + committer.seconds));
+}

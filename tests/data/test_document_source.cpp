@@ -423,3 +423,52 @@ TEST_CASE("bytes_read is the sum of the file sizes of a directory", "[data][sour
   }
   CHECK(source.bytes_read() == 1000 + 2345 + 0 + 70000);
 }
+
+TEST_CASE("deferred reads give the same documents as reading in the walk", "[data][source]") {
+  // A tree with every kind of entry: plain files, an empty one, a too-large one, an archive (its members are never
+  // deferred), a file that vanishes between the listing and the read, and (as a non-root user) an unreadable one.
+  const std::string root = granite::test::scratch_dir("source_deferred");
+  make_dir(root + "/src");
+  make_dir(root + "/src/sub");
+  write_file(root + "/src/a.py", "print('a')\n");
+  write_file(root + "/src/empty.py", "");
+  write_file(root + "/src/big.txt", std::string(200, 'x'));
+  write_file(root + "/src/sub/b.c", std::string("int b;\0", 7));
+  run("tar -czf " + root + "/src/sub/pack.tar.gz -C " + root + "/src a.py");
+  write_file(root + "/src/sub/z.rs", "fn z() {}");
+  if (::geteuid() != 0) {
+    write_file(root + "/src/secret.py", "x");
+    REQUIRE(::chmod((root + "/src/secret.py").c_str(), 0) == 0);
+  }
+  SourceOptions immediate;
+  immediate.max_bytes = 100;
+  SourceOptions deferred = immediate;
+  deferred.defer_reads = true;
+  const auto expected = read_all({root + "/src"}, immediate);
+  auto docs = read_all({root + "/src"}, deferred);
+  REQUIRE(paths_of(docs) == paths_of(expected));
+  int deferred_count = 0;
+  for (size_t i = 0; i < docs.size(); ++i) {
+    INFO(docs[i].path);
+    deferred_count += docs[i].deferred;
+    const bool member = docs[i].path.find('!') != std::string::npos;  // archive members are read in the walk
+    CHECK(docs[i].text.empty() != member);
+    granite::read_deferred(docs[i], immediate.max_bytes);
+    CHECK_FALSE(docs[i].deferred);
+    CHECK(docs[i].text == expected[i].text);
+    CHECK(docs[i].size == expected[i].size);
+    CHECK(docs[i].too_large == expected[i].too_large);
+    CHECK(docs[i].error == expected[i].error);
+  }
+  CHECK(deferred_count == (::geteuid() != 0 ? 5 : 4));  // a, empty, b, z (+ secret); not big, not the member
+
+  // A file removed after the listing is an error document (counted by the caller), not a throw.
+  DocumentSource source({root + "/src/sub/z.rs"}, deferred);
+  SourceDocument doc;
+  REQUIRE(source.next(doc));
+  REQUIRE(doc.deferred);
+  REQUIRE(::unlink((root + "/src/sub/z.rs").c_str()) == 0);
+  granite::read_deferred(doc, immediate.max_bytes);
+  CHECK(doc.error == "No such file or directory");
+  CHECK(doc.text.empty());
+}

@@ -146,7 +146,8 @@ Injected make_injected(const std::string& root, const std::map<std::string, std:
 }
 
 Json report_without_timing(Json report) {
-  for (const char* key : {"seconds", "stage_seconds", "cpu_seconds_by_step", "resumed"}) report.erase(key);
+  for (const char* key : {"seconds", "stage_seconds", "cpu_seconds_by_step", "pipeline_busy", "resumed"})
+    report.erase(key);
   report["near_dedup"].erase("seconds");
   return report;
 }
@@ -298,6 +299,17 @@ TEST_CASE("prepare on real code finds every injected duplicate, drops no distinc
   CHECK(tokens == report.at("tokens_out").get<int64_t>());
   const std::string settings = read_file(options.output + "/shard-00000.json");
   CHECK(settings.find("tokens_by_language") != std::string::npos);
+
+  // Where the time went: each pipeline's roles as fractions of its wall time.
+  for (const char* stage : {"scan", "tokenize"}) {
+    const Json& busy = report.at("pipeline_busy").at(stage);
+    for (const char* role : {"producer", "workers", "committer"}) {
+      INFO(stage << " " << role);
+      CHECK(busy.at(role).get<double>() >= 0.0);
+      CHECK(busy.at(role).get<double>() <= 1.0);
+    }
+    CHECK(busy.at("seconds").get<double>() > 0.0);
+  }
 
   // A rerun on the finished directory does nothing and returns the same report.
   CHECK(prepare_dataset(options) == report);
