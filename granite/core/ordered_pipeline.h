@@ -3,7 +3,8 @@
 //   produce(item)  one thread: fills the next item; returns false when there are no more
 //   process(item)  `workers` threads: the expensive, independent per-item work
 //   commit(item)   the calling thread: consumes items strictly in production order, as soon as each is processed
-// At most `window` items are between production and commit, which bounds memory. Unlike batches with a barrier, a
+// At most `window` items are between production and commit, and (optionally) at most `max_weight` of their weight
+// (e.g. bytes of text), which bounds memory: a wide window of small items keeps every worker busy around a slow one. Unlike batches with a barrier, a
 // slow item (a 1 MB file among 10 kB ones) holds up only its own commit, never idle workers, and committing overlaps
 // processing, so the serial part (writing files) is off the critical path. The first exception from any stage stops
 // the pipeline and is rethrown by run() once every thread has stopped.
@@ -11,6 +12,7 @@
 // benchmark) can see which of the three bounds throughput.
 #include <chrono>
 #include <condition_variable>
+#include <cstddef>
 #include <cstdint>
 #include <exception>
 #include <functional>
@@ -37,7 +39,13 @@ struct PipelineStats {
 template <typename Item>
 class OrderedPipeline {
  public:
-  explicit OrderedPipeline(size_t window) : slots_(window), processed_(window, false) {}
+  explicit OrderedPipeline(size_t window) : slots_(window), processed_(window, false), weights_(window, 0) {}
+  // Also stops producing while the items in flight weigh `max_weight` or more (one item is always let through).
+  OrderedPipeline(size_t window, size_t max_weight, std::function<size_t(const Item&)> weight)
+      : OrderedPipeline(window) {
+    max_weight_ = max_weight;
+    weight_ = std::move(weight);
+  }
 
   void run(int workers, const std::function<bool(Item&)>& produce, const std::function<void(Item&)>& process,
            const std::function<void(Item&)>& commit) {
@@ -94,7 +102,10 @@ class OrderedPipeline {
       size_t slot;
       {
         std::unique_lock<std::mutex> lock(mutex_);
-        space_.wait(lock, [&] { return stopped_ || produced_ - committed_ < slots_.size(); });
+        space_.wait(lock, [&] {
+          return stopped_ ||
+                 (produced_ - committed_ < slots_.size() && (in_flight_weight_ < max_weight_ || produced_ == committed_));
+        });
         if (stopped_) return;
         slot = produced_ % slots_.size();
       }
@@ -102,8 +113,11 @@ class OrderedPipeline {
       const auto t = Clock::now();
       const bool more = produce(slots_[slot]);  // the slot is free: committed, and no worker holds it
       stats_.produce_busy += seconds_since(t);
+      const size_t weight = more && weight_ ? weight_(slots_[slot]) : 0;
       std::lock_guard<std::mutex> lock(mutex_);
       if (more) {
+        weights_[slot] = weight;
+        in_flight_weight_ += weight;
         ++produced_;
         work_.notify_one();
       } else {
@@ -147,6 +161,7 @@ class OrderedPipeline {
       stats_.commit_busy += seconds_since(t);
       std::lock_guard<std::mutex> lock(mutex_);
       processed_[slot] = false;
+      in_flight_weight_ -= weights_[slot];
       ++committed_;
       space_.notify_one();
     }
@@ -154,6 +169,9 @@ class OrderedPipeline {
 
   std::vector<Item> slots_;
   std::vector<bool> processed_;
+  std::vector<size_t> weights_;  // per slot, as produced
+  size_t in_flight_weight_ = 0, max_weight_ = SIZE_MAX;
+  std::function<size_t(const Item&)> weight_;
   uint64_t produced_ = 0, claimed_ = 0, committed_ = 0;
   bool done_ = false, stopped_ = false;
   std::mutex mutex_;

@@ -1,6 +1,7 @@
 #include "granite/data/near_dedup.h"
 
 #include <algorithm>
+#include <future>
 #include <numeric>
 
 #include "granite/core/check.h"
@@ -83,14 +84,21 @@ std::vector<NearDuplicate> find_near_duplicates(const NearDedupInput& input, Thr
   std::vector<int64_t> matched(size_t(input.documents), -1);
   std::vector<double> similarity(size_t(input.documents), 0);
   std::vector<bool> matched_earlier(size_t(input.documents), false);
-  std::vector<std::pair<uint64_t, int64_t>> entries;
-  for (int band = 0; band < input.bands; ++band) {
-    // 1. This band's buckets: (key, document) sorted; ties in document order.
-    entries.clear();
+  // 1. A band's (key, document) pairs sorted; ties in document order. The next band is sorted on its own thread
+  // while this one is verified, so the serial sort is off the critical path (two bands in memory at a time).
+  using Entries = std::vector<std::pair<uint64_t, int64_t>>;
+  auto sorted_band = [&input](int band) {
+    Entries entries;
     for (int64_t d = 0; d < input.documents; ++d)
       if ((*input.eligible)[size_t(d)])
         entries.emplace_back(input.band_keys[size_t(d) * size_t(input.bands) + size_t(band)], d);
     std::sort(entries.begin(), entries.end());
+    return entries;
+  };
+  std::future<Entries> next_band = std::async(std::launch::async, sorted_band, 0);
+  for (int band = 0; band < input.bands; ++band) {
+    const Entries entries = next_band.get();
+    if (band + 1 < input.bands) next_band = std::async(std::launch::async, sorted_band, band + 1);
     std::vector<Bucket> buckets;
     for (size_t i = 0; i < entries.size();) {
       size_t j = i + 1;

@@ -172,9 +172,11 @@ struct ScanItem {
   ScanResult result;
 };
 
-// Items between reading and committing: enough for 16+ threads to stay busy around a slow document, few enough to
-// bound memory (at most this many documents of up to max_bytes each).
-constexpr size_t kPipelineWindow = 512;
+// Documents between reading and committing: a wide window, so that 16+ workers stay busy while the document at the
+// head of the line (a 1 MB file takes 30 ms to MinHash) is still being processed, bounded by the bytes of text in
+// flight to bound memory.
+constexpr size_t kPipelineWindow = 8192;
+constexpr size_t kPipelineBytes = size_t(256) << 20;
 
 class Scanner {
  public:
@@ -198,7 +200,9 @@ class Scanner {
     std::atomic<int64_t> bytes_read{0};
     ProgressLine progress(stderr, 10, options_.progress);
     // Read in order on one thread, process on all, commit (counts, exact dedup, staging) in input order.
-    OrderedPipeline<ScanItem> pipeline(kPipelineWindow);
+    OrderedPipeline<ScanItem> pipeline(kPipelineWindow, kPipelineBytes, [](const ScanItem& item) {
+      return item.doc.too_large ? size_t(0) : size_t(std::max<int64_t>(item.doc.size, 0));
+    });
     pipeline.run(
         pool_.threads(),
         [&](ScanItem& item) {
@@ -448,7 +452,9 @@ Json tokenize_shard(const ShardPlan& plan, const std::string& prefix, const std:
     PiiCounts counts;
   };
   int64_t next = plan.begin;
-  OrderedPipeline<TokenItem> pipeline(kPipelineWindow);
+  OrderedPipeline<TokenItem> pipeline(kPipelineWindow, kPipelineBytes, [&](const TokenItem& item) {
+    return size_t(store.record(kept[size_t(item.k)]).text_length);
+  });
   pipeline.run(
       pool.threads(),
       [&](TokenItem& item) {

@@ -133,3 +133,31 @@ TEST_CASE("ordered pipeline stats name the role that bounds it", "[core][threads
   sum += committer;
   CHECK(sum.seconds == Approx(producer.seconds + committer.seconds));
 }
+
+TEST_CASE("ordered pipeline bounds the weight in flight", "[core][threads]") {
+  // Items weigh 1..5; at most 10 may be in flight before the producer waits, so the weight between production and
+  // commit never exceeds 10 + 5 (the last item let through) however wide the window is.
+  OrderedPipeline<int> pipeline(1000, 10, [](const int& item) { return size_t(item % 5 + 1); });
+  std::atomic<int> in_flight{0}, most{0};
+  int next = 0;
+  std::vector<int> committed;
+  pipeline.run(
+      4,
+      [&](int& item) {
+        if (next == 2000) return false;
+        item = next++;
+        const int now = in_flight += item % 5 + 1;
+        for (int seen = most.load(); now > seen && !most.compare_exchange_weak(seen, now);) {
+        }
+        return true;
+      },
+      [](int&) { std::this_thread::sleep_for(std::chrono::microseconds(20)); },
+      [&](int& item) {
+        committed.push_back(item);
+        in_flight -= item % 5 + 1;
+      });
+  REQUIRE(committed.size() == 2000);
+  for (int i = 0; i < 2000; ++i) REQUIRE(committed[size_t(i)] == i);
+  CHECK(most.load() <= 14);
+  CHECK(most.load() >= 10);  // the limit, not the window, is what held the producer back
+}
