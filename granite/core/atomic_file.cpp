@@ -20,6 +20,18 @@ std::string parent_of(const std::string& path) {
 }
 }  // namespace
 
+void WritebackKicker::appended(int fd, int64_t bytes) {
+  written_ += bytes;
+  if (written_ - kicked_ < step_) return;
+#ifdef __linux__
+  // Best effort: an error here (e.g. a filesystem without it) changes nothing, the final fsync still decides.
+  ::sync_file_range(fd, kicked_, written_ - kicked_, SYNC_FILE_RANGE_WRITE);
+#else
+  (void)fd;
+#endif
+  kicked_ = written_;
+}
+
 AtomicFile::AtomicFile(std::string path) : path_(std::move(path)) {
   tmp_path_ = path_ + ".tmp." + std::to_string(::getpid());
   fd_ = ::open(tmp_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
@@ -39,6 +51,7 @@ void AtomicFile::write(const void* data, size_t size) {
     GRANITE_CHECK(n > 0, path_, ": write failed: ", errno_text());
     p += n;
     size -= static_cast<size_t>(n);
+    writeback_.appended(fd_, n);
   }
 }
 

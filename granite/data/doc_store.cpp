@@ -5,6 +5,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "granite/core/atomic_file.h"
 #include "granite/core/check.h"
 
 namespace granite {
@@ -24,7 +25,16 @@ struct DocStoreWriter::File {
   void write(const void* data, size_t size) {
     if (size == 0) return;
     GRANITE_CHECK(std::fwrite(data, 1, size, f) == size, "cannot write ", path, ": ", std::strerror(errno));
+    unflushed += int64_t(size);
+    if (unflushed >= kKickBytes) {  // hand the buffer to the kernel and let write-back start (see WritebackKicker)
+      GRANITE_CHECK(std::fflush(f) == 0, "cannot write ", path, ": ", std::strerror(errno));
+      writeback.appended(fileno(f), unflushed);
+      unflushed = 0;
+    }
   }
+  static constexpr int64_t kKickBytes = int64_t(8) << 20;
+  int64_t unflushed = 0;
+  WritebackKicker writeback;
   void finish() {
     GRANITE_CHECK(std::fflush(f) == 0, "cannot write ", path, ": ", std::strerror(errno));
     GRANITE_CHECK(::fsync(fileno(f)) == 0, "cannot sync ", path, ": ", std::strerror(errno));

@@ -13,6 +13,7 @@
 #include <cstring>
 #include <deque>
 #include <fstream>
+#include <future>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -548,13 +549,17 @@ Json prepare_dataset(const PrepareOptions& options) {
 
   // Fail on bad inputs before touching the output directory.
   for (const std::string& input : options.inputs) GRANITE_CHECK(exists(input), "input does not exist: ", input);
-  std::unique_ptr<Tokenizer> tokenizer = load_tokenizer(options.tokenizer);
-  GRANITE_CHECK(!config.append_eos || tokenizer->special_tokens().eos, "tokenizer ", options.tokenizer,
-                " has no EOS token, which is appended after every document (set \"append_eos\": false to go without)");
+  // The tokenizer loads on its own thread while the language table and the MinHash parameters are prepared; its
+  // errors still come before anything is written.
+  std::future<std::unique_ptr<Tokenizer>> loading =
+      std::async(std::launch::async, [&options] { return load_tokenizer(options.tokenizer); });
   std::optional<LanguageTable> custom_table;
   if (!config.languages.empty()) custom_table = LanguageTable::load(config.languages);
   const LanguageTable& languages = custom_table ? *custom_table : LanguageTable::builtin();
   const MinHasher hasher(config.minhash);  // validates the MinHash settings up front; one for the whole run
+  std::unique_ptr<Tokenizer> tokenizer = loading.get();
+  GRANITE_CHECK(!config.append_eos || tokenizer->special_tokens().eos, "tokenizer ", options.tokenizer,
+                " has no EOS token, which is appended after every document (set \"append_eos\": false to go without)");
 
   std::vector<std::string> inputs;
   for (const std::string& input : options.inputs) inputs.push_back(absolute_path(input));
@@ -572,6 +577,7 @@ Json prepare_dataset(const PrepareOptions& options) {
   claim_output_directory(layout, settings);
 
   ThreadPool pool(options.threads);
+  const double setup_seconds = seconds_since(start);  // tokenizer, language table, MinHash parameters, claiming
   StepTimes times;
   Json pipelines = Json::object();  // how busy each pipeline's producer, workers and committer were (this run only)
   // Stage 1: scan (or its result from an earlier run).
@@ -646,6 +652,7 @@ Json prepare_dataset(const PrepareOptions& options) {
                   " tokens" + (resumed_shards ? " (" + std::to_string(resumed_shards) + " shards from an earlier run)" : "") +
                   ", " + format_duration(tokenize_seconds));
 
+  const auto finish_start = Clock::now();
   write_dropped(layout, store, near);
   int64_t pii_total = 0;
   for (auto it = pii.begin(); it != pii.end(); ++it) pii_total += it.value().get<int64_t>();
@@ -670,11 +677,17 @@ Json prepare_dataset(const PrepareOptions& options) {
       {"threads", pool.threads()},
       {"seconds", seconds_since(start)},
       {"stage_seconds",
-       {{"scan", scan.seconds}, {"near_dedup", near_summary.seconds}, {"tokenize", tokenize_seconds}}},
+       {{"setup", setup_seconds},
+        {"scan", scan.seconds},
+        {"near_dedup", near_summary.seconds},
+        {"tokenize", tokenize_seconds},
+        {"finish", 0.0}}},  // set below, once the report is all that is left to write
       {"cpu_seconds_by_step", times.to_json()},
       {"pipeline_busy", pipelines},
       {"resumed", resumed || resumed_shards > 0},
       {"settings", settings}};
+  report["stage_seconds"]["finish"] = seconds_since(finish_start);
+  report["seconds"] = seconds_since(start);
   write_file_atomic(layout.report(), report.dump(2) + "\n");
   remove_tree(layout.work);
   if (kept.empty() && options.progress)
