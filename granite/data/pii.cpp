@@ -8,6 +8,7 @@
 #include <cstring>
 #include <vector>
 
+#include "granite/core/ascii.h"
 #include "granite/core/check.h"
 #include "granite/data/filters.h"  // count_chars
 
@@ -43,13 +44,6 @@ bool is_alpha(unsigned char c) { return (c | 0x20) >= 'a' && (c | 0x20) <= 'z'; 
 bool is_alnum(unsigned char c) { return is_digit(c) || is_alpha(c); }
 bool is_word(unsigned char c) { return is_alnum(c) || c == '_'; }
 bool is_hex(unsigned char c) { return is_digit(c) || ((c | 0x20) >= 'a' && (c | 0x20) <= 'f'); }
-char lower(char c) { return char(c >= 'A' && c <= 'Z' ? c + 32 : c); }
-
-std::string lower_ascii(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = lower(c);
-  return out;
-}
 
 bool contains(std::string_view haystack, std::string_view needle) {
   return haystack.find(needle) != std::string_view::npos;
@@ -156,7 +150,7 @@ const char* const kAssignmentPattern =
 // Deciding: such values are default/test credentials in code far more often than real ones; a real password that
 // contains the word "password" is missed, a trade BigCode also made (detect-secrets' is_templated_secret filter).
 bool is_placeholder_value(std::string_view value) {
-  const std::string v = lower_ascii(value);
+  const std::string v = ascii_lowercase(value);
   for (const char* word : {"password", "passwd", "secret", "changeme", "example", "sample", "your", "dummy",
                            "placeholder", "redacted", "xxx", "***", "..."}) {
     if (contains(v, word)) return true;
@@ -187,7 +181,7 @@ bool is_secret_value(std::string_view value) {
 // characters has probability ~1e-8 in a random token), "AKIAIOSFODNN7EXAMPLE" (AWS docs), "xoxb-your-token-here".
 // Slack tokens always carry numeric workspace / user ids; without a digit it is a name like "xoxb-bot-token-name".
 bool is_real_token(std::string_view token) {
-  const std::string t = lower_ascii(token);
+  const std::string t = ascii_lowercase(token);
   for (const char* word : {"example", "your", "dummy", "sample"}) {
     if (contains(t, word)) return false;
   }
@@ -248,7 +242,7 @@ Name name_before(std::string_view text, size_t sep) {
 std::string squash(std::string_view name) {
   std::string out;
   for (char c : name) {
-    if (c != '_' && c != '-') out += lower(c);
+    if (c != '_' && c != '-') out += ascii_lower(c);
   }
   return out;
 }
@@ -358,7 +352,7 @@ size_t local_part_begin(std::string_view text, size_t at) {
 //   Python matrix products of attributes, "x@self.weight", "a@this.b".
 bool is_personal_email(std::string_view local, std::string_view domain) {
   if (local == "git") return false;
-  const std::string d = lower_ascii(domain);
+  const std::string d = ascii_lowercase(domain);
   for (const char* reserved : {"example.com", "example.net", "example.org"}) {
     if (d == reserved || ends_with(d, std::string(".") + reserved)) return false;
   }
@@ -440,13 +434,13 @@ bool has_word(const std::string& context, const char* word) {
 //     count at word starts only ("observer" is no server).
 bool is_numbered_reference(std::string_view text, size_t begin, size_t end, const std::array<int, 4>& octets) {
   const size_t from = begin >= 20 ? begin - 20 : 0;
-  const std::string before = lower_ascii(text.substr(from, begin - from));
+  const std::string before = ascii_lowercase(text.substr(from, begin - from));
   for (const char* word : {"version", "section", "objectidentifier", "oid"}) {
     if (has_word(before, word)) return true;
   }
   if (!std::all_of(octets.begin(), octets.end(), [](int o) { return o < 32; })) return false;
   const size_t ctx = begin >= 100 ? begin - 100 : 0;
-  const std::string around = lower_ascii(text.substr(ctx, end + 100 - ctx));
+  const std::string around = ascii_lowercase(text.substr(ctx, end + 100 - ctx));
   return !has_word(around, "dns") && !has_word(around, "server") && !has_word(around, "nameserver");
 }
 
@@ -465,7 +459,7 @@ bool is_numbered_reference(std::string_view text, size_t begin, size_t end, cons
 //     the unassigned space where C++ scopes made of hex letters live.
 using Ipv6 = std::array<uint16_t, 8>;
 
-int hex_value(char c) { return is_digit(static_cast<unsigned char>(c)) ? c - '0' : lower(c) - 'a' + 10; }
+int hex_value(char c) { return is_digit(static_cast<unsigned char>(c)) ? c - '0' : ascii_lower(c) - 'a' + 10; }
 
 // Parses "a:b:c" (the run holds only hex digits and colons) into `out`; the number of groups, or -1 on an empty group,
 // a group of more than 4 digits or more than 8 groups.
