@@ -213,29 +213,47 @@ int64_t IndexedDataset::length(int64_t i) const {
 std::vector<TokenId> IndexedDataset::get(int64_t i) const { return get(i, 0, length(i)); }
 
 std::vector<TokenId> IndexedDataset::get(int64_t i, int64_t offset, int64_t count) const {
+  std::vector<TokenId> out;
+  append(i, offset, count, out);
+  return out;
+}
+
+namespace {
+template <typename T>
+void widen(const uint8_t* p, int64_t count, TokenId* out) {
+  for (int64_t k = 0; k < count; ++k, p += sizeof(T)) {
+    T v;
+    std::memcpy(&v, p, sizeof(T));
+    out[k] = TokenId(v);
+  }
+}
+}  // namespace
+
+void IndexedDataset::append(int64_t i, int64_t offset, int64_t count, std::vector<TokenId>& out) const {
+  GRANITE_CHECK(i >= 0 && i < size(), prefix_, ": sequence ", i, " out of range [0, ", size(), ")");
   const int64_t len = length(i);
   GRANITE_CHECK(offset >= 0 && count >= 0 && offset + count <= len, prefix_, ": slice [", offset, ", ",
                 offset + count, ") of sequence ", i, " (", len, " tokens)");
   const int w = token_dtype_bytes(dtype_);
   const auto* p = static_cast<const uint8_t*>(bin_->data()) + pointers_[size_t(i)] + offset * w;
-  std::vector<TokenId> out(static_cast<size_t>(count));
-  for (int64_t k = 0; k < count; ++k, p += w) {
-    switch (dtype_) {
-      case TokenDtype::UInt8: out[size_t(k)] = *p; break;
-      case TokenDtype::Int8: out[size_t(k)] = int8_t(*p); break;
-      case TokenDtype::UInt16: { uint16_t v; std::memcpy(&v, p, 2); out[size_t(k)] = v; break; }
-      case TokenDtype::Int16: { int16_t v; std::memcpy(&v, p, 2); out[size_t(k)] = v; break; }
-      case TokenDtype::Int32: { int32_t v; std::memcpy(&v, p, 4); out[size_t(k)] = v; break; }
-      case TokenDtype::Int64: {
+  const size_t at = out.size();
+  out.resize(at + size_t(count));
+  TokenId* dst = out.data() + at;
+  switch (dtype_) {
+    case TokenDtype::UInt8: widen<uint8_t>(p, count, dst); break;
+    case TokenDtype::Int8: widen<int8_t>(p, count, dst); break;
+    case TokenDtype::UInt16: widen<uint16_t>(p, count, dst); break;
+    case TokenDtype::Int16: widen<int16_t>(p, count, dst); break;
+    case TokenDtype::Int32: widen<int32_t>(p, count, dst); break;
+    case TokenDtype::Int64:
+      for (int64_t k = 0; k < count; ++k, p += 8) {
         int64_t v;
         std::memcpy(&v, p, 8);
         GRANITE_CHECK(v >= INT32_MIN && v <= INT32_MAX, prefix_, ": token ", v, " does not fit a token id");
-        out[size_t(k)] = TokenId(v);
-        break;
+        dst[k] = TokenId(v);
       }
-    }
+      break;
   }
-  return out;
 }
 
 int64_t IndexedDataset::total_tokens() const {

@@ -65,6 +65,7 @@ class IndexedDataset {
   int64_t length(int64_t i) const;                              // tokens in sequence i
   std::vector<TokenId> get(int64_t i) const;                    // sequence i
   std::vector<TokenId> get(int64_t i, int64_t offset, int64_t count) const;  // a slice of it
+  void append(int64_t i, int64_t offset, int64_t count, std::vector<TokenId>& out) const;  // the slice, appended
   const std::vector<int64_t>& document_indices() const { return document_indices_; }
   TokenDtype dtype() const { return dtype_; }
   int64_t total_tokens() const;

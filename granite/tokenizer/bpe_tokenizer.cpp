@@ -334,6 +334,20 @@ std::string BpeTokenizer::decode(const std::vector<TokenId>& ids, bool skip_spec
   return utf8_lossy(bytes);
 }
 
+std::string BpeTokenizer::decode_bytes(const std::vector<TokenId>& ids) const {
+  std::string bytes;
+  for (TokenId id : ids) {
+    check_id(id);
+    bytes += id_to_bytes_[size_t(id)];
+  }
+  return bytes;
+}
+
+bool BpeTokenizer::is_special(TokenId id) const {
+  check_id(id);
+  return is_special_[size_t(id)];
+}
+
 std::optional<TokenId> BpeTokenizer::token_to_id(std::string_view token) const {
   auto it = vocab_.find(std::string(token));
   if (it == vocab_.end()) return std::nullopt;

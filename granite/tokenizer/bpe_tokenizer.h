@@ -28,6 +28,8 @@ class BpeTokenizer : public Tokenizer {
 
   std::vector<TokenId> encode(std::string_view text, const EncodeOptions& options = {}) const override;
   std::string decode(const std::vector<TokenId>& ids, bool skip_special_tokens = false) const override;
+  std::string decode_bytes(const std::vector<TokenId>& ids) const override;
+  bool is_special(TokenId id) const override;
   int64_t vocab_size() const override { return int64_t(id_to_token_.size()); }
   std::optional<TokenId> token_to_id(std::string_view token) const override;
   std::string id_to_token(TokenId id) const override;

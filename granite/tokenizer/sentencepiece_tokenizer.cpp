@@ -170,6 +170,11 @@ std::vector<TokenId> SentencePieceTokenizer::encode(std::string_view text, const
   return std::vector<TokenId>(ids.begin(), ids.end());
 }
 
+bool SentencePieceTokenizer::is_special(TokenId id) const {
+  check_id(id);
+  return sp_->IsControl(id) || sp_->IsUnknown(id);
+}
+
 std::string SentencePieceTokenizer::decode(const std::vector<TokenId>& ids, bool skip_special_tokens) const {
   std::vector<int> kept;
   kept.reserve(ids.size());

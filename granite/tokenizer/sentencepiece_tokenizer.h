@@ -29,6 +29,7 @@ class SentencePieceTokenizer : public Tokenizer {
   // pieces to nothing and <unk> to " ⁇ ".
   std::string decode(const std::vector<TokenId>& ids, bool skip_special_tokens = false) const override;
 
+  bool is_special(TokenId id) const override;  // control pieces and <unk>
   int64_t vocab_size() const override;
   std::optional<TokenId> token_to_id(std::string_view token) const override;
   std::string id_to_token(TokenId id) const override;

@@ -37,6 +37,12 @@ class Tokenizer {
   // Invalid ids raise; byte sequences that are not valid UTF-8 are replaced by U+FFFD, as HF does.
   virtual std::string decode(const std::vector<TokenId>& ids, bool skip_special_tokens = false) const = 0;
 
+  // The bytes the ids stand for, without the U+FFFD repair decode() applies: a slice of a document may begin or end
+  // inside a multi-byte character. The default is decode() (for backends whose output is always text).
+  virtual std::string decode_bytes(const std::vector<TokenId>& ids) const { return decode(ids); }
+  // Special tokens (control tokens, <|endoftext|>, <fim_*>): what decode(skip_special_tokens) drops.
+  virtual bool is_special(TokenId id) const = 0;
+
   virtual int64_t vocab_size() const = 0;  // ids are in [0, vocab_size)
   virtual std::optional<TokenId> token_to_id(std::string_view token) const = 0;
   virtual std::string id_to_token(TokenId id) const = 0;  // the vocabulary string (raises on a bad id)
