@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Build and test on the GPU machine (Ubuntu 24.04, CUDA, PyTorch 2.x wheel, no internet):
 #   bash scripts/gpu.sh [steps...]        steps: test (default), interop, tokenizer-fixtures, bench-tokenizer,
-#                                         bench-data
+#                                         bench-data, bench-loader
 # Needs .deps/ from scripts/fetch_gpu_deps.sh (run on a Debian 12 machine with network, then carried along).
 # The .debs are unpacked into $GRANITE_DEPS_PREFIX (default /opt/deps); LibTorch is the one inside the python3 wheel.
 # Logs go to $OUT when it is set (else build-gpu/).
@@ -12,8 +12,8 @@ steps=("$@")
 [[ ${#steps[@]} -gt 0 ]] || steps=(test)
 for s in "${steps[@]}"; do
   case "$s" in
-    test | interop | tokenizer-fixtures | bench-tokenizer | bench-data) ;;
-    *) echo "gpu.sh: unknown step '$s' (known: test, interop, tokenizer-fixtures, bench-tokenizer, bench-data)" >&2; exit 2 ;;
+    test | interop | tokenizer-fixtures | bench-tokenizer | bench-data | bench-loader) ;;
+    *) echo "gpu.sh: unknown step '$s' (known: test, interop, tokenizer-fixtures, bench-tokenizer, bench-data, bench-loader)" >&2; exit 2 ;;
   esac
 done
 
@@ -105,6 +105,19 @@ for s in "${steps[@]}"; do
         "$(python3 -c 'import sysconfig; print(sysconfig.get_paths()["stdlib"])')" \
         "$(python3 -c 'import os, torch; print(os.path.dirname(os.path.dirname(torch.__file__)))')" \
         | tee "$logs/bench_data.jsonl" || failed+=(bench-data)
+      ;;
+    bench-loader)
+      section "Loader benchmark: packed loader + FIM collator on one worker vs the Megatron-style Python equivalent"
+      data="$build/bench_loader_data"
+      if [[ ! -f "$data/report.json" ]]; then
+        "$build/apps/granite-data" prepare --quiet --output "$data" --tokenizer data/tokenizers/starcoder/tokenizer.json \
+          --input "$(python3 -c 'import sysconfig; print(sysconfig.get_paths()["stdlib"])')"
+      fi
+      tok=data/tokenizers/starcoder/tokenizer.json
+      "$build/benchmarks/bench_loader" "$tok" "$data" 2048 8 50000000 | tee "$logs/bench_loader.jsonl" \
+        || failed+=(bench-loader)
+      python3 benchmarks/loader_python_baseline.py "$tok" "$data" 2048 8 1000000 | tee -a "$logs/bench_loader.jsonl" \
+        || failed+=(bench-loader)
       ;;
     interop)
       section "HF interop (tests/fixtures/check_hf_interop.py)"
