@@ -313,3 +313,17 @@ TEST_CASE("the loader rejects bad configs, sources and states with clear errors"
   CHECK_THROWS_WITH(PackedLoader(base_config(), starcoder(), 0, 1, wrong), Contains("sources"));
   CHECK_THROWS_WITH(PackedLoader(base_config(), starcoder(), 2, 2), Contains("rank 2"));
 }
+
+TEST_CASE("the shipped loader configs parse; phase 2 mixes 80% code and 20% language", "[data][loader]") {
+  for (const char* name : {"configs/data/loader-phase1.json", "configs/data/loader-phase2.json"}) {
+    const std::string path = granite::test::source_path(name);
+    INFO(path);
+    const LoaderConfig c = granite::loader_config_from_json(granite::read_json_file(path), path);
+    CHECK(c.fim.rate == 0.5);
+    CHECK(c.fim.spm_rate == 0.5);
+  }
+  const std::string phase2 = granite::test::source_path("configs/data/loader-phase2.json");
+  const LoaderConfig c = granite::loader_config_from_json(granite::read_json_file(phase2), phase2);
+  REQUIRE(c.sources.size() == 2);
+  CHECK(c.sources[0].weight / (c.sources[0].weight + c.sources[1].weight) == Approx(0.8));
+}
