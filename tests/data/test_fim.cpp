@@ -6,11 +6,10 @@
 #include <cmath>
 #include <map>
 
-#include "granite/data/document_source.h"
 #include "granite/data/fim.h"
 #include "granite/tokenizer/tokenizer.h"
 #include "granite/tokenizer/unicode.h"
-#include "support/paths.h"
+#include "support/real_code.h"
 
 using granite::FimConfig;
 using granite::FimLayout;
@@ -22,23 +21,8 @@ using granite::TokenId;
 
 namespace {
 
-const granite::Tokenizer& starcoder() {
-  static auto t = granite::load_tokenizer(granite::test::source_path("data/tokenizers/starcoder/tokenizer.json"));
-  return *t;
-}
-
-// Real Python files (the CPython 3.11 standard library excerpt the project ships), some with non-ASCII text.
-const std::vector<std::string>& real_code() {
-  static const std::vector<std::string> files = [] {
-    std::vector<std::string> out;
-    granite::DocumentSource source({granite::test::source_path("data/corpus/cpython-3.11-lib.tar.gz")});
-    granite::SourceDocument doc;
-    while (source.next(doc))
-      if (!doc.text.empty() && doc.text.size() < 200000) out.push_back(doc.text);
-    return out;
-  }();
-  return files;
-}
+const granite::Tokenizer& starcoder() { return granite::test::starcoder_tokenizer(); }
+const std::vector<std::string>& real_code() { return granite::test::cpython_files(); }
 
 std::vector<TokenId> encode(std::string_view text) {
   granite::EncodeOptions plain;

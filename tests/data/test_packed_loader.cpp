@@ -7,11 +7,11 @@
 #include <set>
 
 #include "granite/core/check.h"
-#include "granite/data/document_source.h"
 #include "granite/data/indexed_dataset.h"
 #include "granite/data/packed_loader.h"
 #include "granite/data/token_stream.h"
 #include "support/paths.h"
+#include "support/real_code.h"
 
 using Catch::Matchers::Contains;
 using granite::LoaderConfig;
@@ -23,22 +23,17 @@ using granite::TokenId;
 
 namespace {
 
-const granite::Tokenizer& starcoder() {
-  static auto t = granite::load_tokenizer(granite::test::source_path("data/tokenizers/starcoder/tokenizer.json"));
-  return *t;
-}
+const granite::Tokenizer& starcoder() { return granite::test::starcoder_tokenizer(); }
 
 // Tokenized real Python files, EOS after each (what granite-data prepare writes), documents [first, first + count).
 std::vector<std::vector<TokenId>> real_documents(size_t first, size_t count) {
   static const std::vector<std::vector<TokenId>> all = [] {
     std::vector<std::vector<TokenId>> docs;
-    granite::DocumentSource source({granite::test::source_path("data/corpus/cpython-3.11-lib.tar.gz")});
-    granite::SourceDocument doc;
     granite::EncodeOptions plain;
     plain.parse_added_tokens = false;
-    while (source.next(doc) && docs.size() < 120) {
-      if (doc.text.empty() || doc.text.size() > 20000) continue;
-      auto ids = starcoder().encode(doc.text, plain);
+    for (const std::string& text : granite::test::cpython_files(20000)) {
+      if (docs.size() == 120) break;
+      auto ids = starcoder().encode(text, plain);
       ids.push_back(*starcoder().special_tokens().eos);
       docs.push_back(ids);
     }

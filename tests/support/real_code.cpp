@@ -1,0 +1,29 @@
+#include "support/real_code.h"
+
+#include <map>
+#include <memory>
+
+#include "granite/data/document_source.h"
+#include "support/paths.h"
+
+namespace granite::test {
+
+const Tokenizer& starcoder_tokenizer() {
+  static const std::unique_ptr<Tokenizer> tokenizer =
+      load_tokenizer(source_path("data/tokenizers/starcoder/tokenizer.json"));
+  return *tokenizer;
+}
+
+const std::vector<std::string>& cpython_files(size_t max_bytes) {
+  static std::map<size_t, std::vector<std::string>> cache;
+  auto [it, inserted] = cache.try_emplace(max_bytes);
+  if (inserted) {
+    DocumentSource source({source_path("data/corpus/cpython-3.11-lib.tar.gz")});
+    SourceDocument doc;
+    while (source.next(doc))
+      if (!doc.text.empty() && doc.text.size() < max_bytes) it->second.push_back(doc.text);
+  }
+  return it->second;
+}
+
+}  // namespace granite::test

@@ -1,0 +1,15 @@
+#pragma once
+// Real inputs shared by the data tests: the StarCoder tokenizer the project ships, and the Python files of the
+// CPython 3.11 standard-library excerpt in data/corpus/ (real code, some of it non-ASCII). Loaded once per run.
+#include <string>
+#include <vector>
+
+#include "granite/tokenizer/tokenizer.h"
+
+namespace granite::test {
+
+const Tokenizer& starcoder_tokenizer();
+// The corpus files under `max_bytes`, in archive order.
+const std::vector<std::string>& cpython_files(size_t max_bytes = 200000);
+
+}  // namespace granite::test
