@@ -169,7 +169,7 @@ struct PackedLoader::Impl {
   FimTokens fim_tokens;
   TokenId eos = -1;
 
-  // Producer side (one thread): the mixture walked in global order.
+  // Producer side (the pipeline's producer thread only): the mixture walked in global order.
   int64_t next_sequence = 0;
   std::vector<int64_t> counts;
   // Committer side: running accounting.
@@ -250,7 +250,7 @@ struct PackedLoader::Impl {
   // In batch order: the accounting, then the hand-over (waits while `prefetch` batches are waiting).
   void commit(Plan& p) {
     PackedBatch& b = p.batch;
-    for (size_t s = 0; s < counts.size(); ++s) running.sources[s].sequences = p.counts[s];
+    for (size_t s = 0; s < p.counts.size(); ++s) running.sources[s].sequences = p.counts[s];
     for (size_t i = 0; i < b.objectives.size(); ++i) {
       SourceTokens& t = running.sources[size_t(b.row_source[i / size_t(b.seq_len)])];
       switch (b.objectives[i]) {
