@@ -1,6 +1,7 @@
 #pragma once
 // The one interface both architectures implement: a causal LM whose single forward serves training, evaluation and
 // cached generation (house rule 5). Parameter names are the HF checkpoint keys.
+#include <torch/nn/functional/linear.h>
 #include <torch/nn/module.h>
 
 #include "granite/config/model_config.h"
@@ -13,8 +14,17 @@ class CausalLMImpl : public torch::nn::Module {
   // input_ids: (B, T) int64. position_ids: (B, T) int64, or undefined for [cache length, cache length + T).
   // cache: nullptr for a plain forward (training); otherwise keys/values are appended and attention covers the cache.
   // Returns logits (B, T, V) in the parameters' dtype.
-  virtual torch::Tensor forward(const torch::Tensor& input_ids, const torch::Tensor& position_ids = {},
-                                KVCache* cache = nullptr) = 0;
+  torch::Tensor forward(const torch::Tensor& input_ids, const torch::Tensor& position_ids = {},
+                        KVCache* cache = nullptr) {
+    return torch::nn::functional::linear(hidden_states(input_ids, position_ids, {}, cache), lm_head_weight());
+  }
+  // The trunk: the final hidden states (B, T, C), after the last norm -- what the LM head, or the fused training
+  // loss (granite/train/objective_loss.h), consumes. attention_mask: undefined (causal), or (B, 1, T, T) bool, true
+  // where a query may attend a key (granite::document_causal_mask for packed documents); not with a cache.
+  virtual torch::Tensor hidden_states(const torch::Tensor& input_ids, const torch::Tensor& position_ids = {},
+                                      const torch::Tensor& attention_mask = {}, KVCache* cache = nullptr) = 0;
+  // The LM head's (V, C) weight: lm_head.weight, or the input embedding when tied (as HF ties them). No bias.
+  virtual torch::Tensor lm_head_weight() = 0;
   const ModelConfig& config() const { return config_; }
 
  protected:

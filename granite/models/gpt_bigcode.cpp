@@ -30,7 +30,8 @@ GPTBigCodeAttentionImpl::GPTBigCodeAttentionImpl(const ModelConfig& cfg)
   c_proj = register_module("c_proj", nn::Linear(C, C));
 }
 
-torch::Tensor GPTBigCodeAttentionImpl::forward(const torch::Tensor& x, KVCache* cache, int64_t layer) {
+torch::Tensor GPTBigCodeAttentionImpl::forward(const torch::Tensor& x, KVCache* cache, int64_t layer,
+                                               const torch::Tensor& mask) {
   const int64_t B = x.size(0), T = x.size(1), C = H_ * D_;
   auto qkv = c_attn(x);  // (B, T, C + 2*Hkv*D)
   torch::Tensor q, k, v;
@@ -45,7 +46,7 @@ torch::Tensor GPTBigCodeAttentionImpl::forward(const torch::Tensor& x, KVCache* 
     v = heads.narrow(-1, 2 * D_, D_);
   }
   if (cache) std::tie(k, v) = cache->append(layer, k, v);
-  auto y = causal_attention(q, k, v, scale_, is_training() ? attn_dropout_ : 0.0);
+  auto y = causal_attention(q, k, v, scale_, is_training() ? attn_dropout_ : 0.0, AttentionBackend::Auto, mask);
   y = c_proj(y.transpose(1, 2).reshape({B, T, C}));
   return resid_dropout_ > 0 ? torch::dropout(y, resid_dropout_, is_training()) : y;
 }
@@ -68,8 +69,8 @@ GPTBigCodeBlockImpl::GPTBigCodeBlockImpl(const ModelConfig& cfg) {
   mlp = register_module("mlp", GPTBigCodeMLP(cfg));
 }
 
-torch::Tensor GPTBigCodeBlockImpl::forward(torch::Tensor x, KVCache* cache, int64_t layer) {
-  x = x + attn(ln_1(x), cache, layer);
+torch::Tensor GPTBigCodeBlockImpl::forward(torch::Tensor x, KVCache* cache, int64_t layer, const torch::Tensor& mask) {
+  x = x + attn(ln_1(x), cache, layer, mask);
   return x + mlp(ln_2(x));
 }
 
@@ -85,10 +86,10 @@ GPTBigCodeModelImpl::GPTBigCodeModelImpl(const ModelConfig& cfg) : embedding_dro
 }
 
 torch::Tensor GPTBigCodeModelImpl::forward(const torch::Tensor& input_ids, const torch::Tensor& position_ids,
-                                           KVCache* cache) {
+                                           KVCache* cache, const torch::Tensor& mask) {
   auto x = wte(input_ids) + wpe(position_ids);  // (B, T, C)
   if (embedding_dropout_ > 0) x = torch::dropout(x, embedding_dropout_, is_training());
-  for (size_t i = 0; i < blocks_.size(); ++i) x = blocks_[i](x, cache, int64_t(i));
+  for (size_t i = 0; i < blocks_.size(); ++i) x = blocks_[i](x, cache, int64_t(i), mask);
   if (cache) cache->advance(input_ids.size(1));
   return ln_f(x);
 }
@@ -100,12 +101,15 @@ GPTBigCodeForCausalLMImpl::GPTBigCodeForCausalLMImpl(const ModelConfig& cfg) : C
   }
 }
 
-torch::Tensor GPTBigCodeForCausalLMImpl::forward(const torch::Tensor& input_ids, const torch::Tensor& position_ids,
-                                                 KVCache* cache) {
+torch::Tensor GPTBigCodeForCausalLMImpl::hidden_states(const torch::Tensor& input_ids,
+                                                       const torch::Tensor& position_ids,
+                                                       const torch::Tensor& attention_mask, KVCache* cache) {
+  GRANITE_CHECK(!(attention_mask.defined() && cache), "an attention mask cannot be combined with a KV cache");
   // Learned positions: the wpe table is a hard limit.
   auto positions = detail::resolve_positions(input_ids, position_ids, cache, config_.max_position_embeddings);
-  auto x = transformer(input_ids, positions, cache);
-  return lm_head ? lm_head(x) : torch::nn::functional::linear(x, transformer->wte->weight);
+  return transformer(input_ids, positions, cache, attention_mask);
 }
+
+torch::Tensor GPTBigCodeForCausalLMImpl::lm_head_weight() { return lm_head ? lm_head->weight : transformer->wte->weight; }
 
 }  // namespace granite

@@ -20,7 +20,8 @@ namespace granite {
 class GPTBigCodeAttentionImpl : public torch::nn::Module {
  public:
   explicit GPTBigCodeAttentionImpl(const ModelConfig& cfg);
-  torch::Tensor forward(const torch::Tensor& x, KVCache* cache, int64_t layer);  // (B, T, C) -> (B, T, C)
+  torch::Tensor forward(const torch::Tensor& x, KVCache* cache, int64_t layer,
+                        const torch::Tensor& mask);  // (B, T, C) -> (B, T, C)
   torch::nn::Linear c_attn{nullptr}, c_proj{nullptr};
 
  private:
@@ -44,7 +45,7 @@ TORCH_MODULE(GPTBigCodeMLP);
 class GPTBigCodeBlockImpl : public torch::nn::Module {
  public:
   explicit GPTBigCodeBlockImpl(const ModelConfig& cfg);
-  torch::Tensor forward(torch::Tensor x, KVCache* cache, int64_t layer);
+  torch::Tensor forward(torch::Tensor x, KVCache* cache, int64_t layer, const torch::Tensor& mask);
   torch::nn::LayerNorm ln_1{nullptr}, ln_2{nullptr};
   GPTBigCodeAttention attn{nullptr};
   GPTBigCodeMLP mlp{nullptr};
@@ -54,7 +55,8 @@ TORCH_MODULE(GPTBigCodeBlock);
 class GPTBigCodeModelImpl : public torch::nn::Module {
  public:
   explicit GPTBigCodeModelImpl(const ModelConfig& cfg);
-  torch::Tensor forward(const torch::Tensor& input_ids, const torch::Tensor& position_ids, KVCache* cache);
+  torch::Tensor forward(const torch::Tensor& input_ids, const torch::Tensor& position_ids, KVCache* cache,
+                        const torch::Tensor& mask);
   torch::nn::Embedding wte{nullptr}, wpe{nullptr};
   torch::nn::ModuleList h{nullptr};
   torch::nn::LayerNorm ln_f{nullptr};
@@ -68,8 +70,9 @@ TORCH_MODULE(GPTBigCodeModel);
 class GPTBigCodeForCausalLMImpl : public CausalLMImpl {
  public:
   explicit GPTBigCodeForCausalLMImpl(const ModelConfig& cfg);
-  torch::Tensor forward(const torch::Tensor& input_ids, const torch::Tensor& position_ids = {},
-                        KVCache* cache = nullptr) override;
+  torch::Tensor hidden_states(const torch::Tensor& input_ids, const torch::Tensor& position_ids = {},
+                              const torch::Tensor& attention_mask = {}, KVCache* cache = nullptr) override;
+  torch::Tensor lm_head_weight() override;
   GPTBigCodeModel transformer{nullptr};
   torch::nn::Linear lm_head{nullptr};  // registered only when untied
 };

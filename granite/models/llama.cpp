@@ -30,7 +30,7 @@ LlamaAttentionImpl::LlamaAttentionImpl(const ModelConfig& cfg)
 }
 
 torch::Tensor LlamaAttentionImpl::forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
-                                          KVCache* cache, int64_t layer) {
+                                          KVCache* cache, int64_t layer, const torch::Tensor& mask) {
   const int64_t B = x.size(0), T = x.size(1);
   auto q = q_proj(x).view({B, T, H_, D_}).transpose(1, 2);    // (B, H, T, D)
   auto k = k_proj(x).view({B, T, Hkv_, D_}).transpose(1, 2);  // (B, Hkv, T, D)
@@ -38,7 +38,8 @@ torch::Tensor LlamaAttentionImpl::forward(const torch::Tensor& x, const torch::T
   q = apply_rope(q, cos, sin);
   k = apply_rope(k, cos, sin);
   if (cache) std::tie(k, v) = cache->append(layer, k, v);     // (B, Hkv, past + T, D)
-  auto y = causal_attention(q, k, v, 1.0 / std::sqrt(double(D_)), is_training() ? dropout_ : 0.0);
+  auto y = causal_attention(q, k, v, 1.0 / std::sqrt(double(D_)), is_training() ? dropout_ : 0.0,
+                            AttentionBackend::Auto, mask);
   return o_proj(y.transpose(1, 2).reshape({B, T, H_ * D_}));  // (B, T, C)
 }
 
@@ -61,8 +62,8 @@ LlamaDecoderLayerImpl::LlamaDecoderLayerImpl(const ModelConfig& cfg) {
 }
 
 torch::Tensor LlamaDecoderLayerImpl::forward(torch::Tensor x, const torch::Tensor& cos, const torch::Tensor& sin,
-                                             KVCache* cache, int64_t layer) {
-  x = x + self_attn(input_layernorm(x), cos, sin, cache, layer);
+                                             KVCache* cache, int64_t layer, const torch::Tensor& mask) {
+  x = x + self_attn(input_layernorm(x), cos, sin, cache, layer, mask);
   return x + mlp(post_attention_layernorm(x));
 }
 
@@ -77,10 +78,10 @@ LlamaModelImpl::LlamaModelImpl(const ModelConfig& cfg) : D_(cfg.resolved_head_di
 }
 
 torch::Tensor LlamaModelImpl::forward(const torch::Tensor& input_ids, const torch::Tensor& position_ids,
-                                      KVCache* cache) {
+                                      KVCache* cache, const torch::Tensor& mask) {
   auto h = embed_tokens(input_ids);                                              // (B, T, C)
   auto [cos, sin] = rope_cos_sin(position_ids, D_, rope_theta_, h.scalar_type());  // (B, T, D), once for all layers
-  for (size_t i = 0; i < blocks_.size(); ++i) h = blocks_[i](h, cos, sin, cache, int64_t(i));
+  for (size_t i = 0; i < blocks_.size(); ++i) h = blocks_[i](h, cos, sin, cache, int64_t(i), mask);
   if (cache) cache->advance(input_ids.size(1));
   return norm(h);
 }
@@ -92,13 +93,15 @@ LlamaForCausalLMImpl::LlamaForCausalLMImpl(const ModelConfig& cfg) : CausalLMImp
   }
 }
 
-torch::Tensor LlamaForCausalLMImpl::forward(const torch::Tensor& input_ids, const torch::Tensor& position_ids,
-                                            KVCache* cache) {
+torch::Tensor LlamaForCausalLMImpl::hidden_states(const torch::Tensor& input_ids, const torch::Tensor& position_ids,
+                                                  const torch::Tensor& attention_mask, KVCache* cache) {
+  GRANITE_CHECK(!(attention_mask.defined() && cache), "an attention mask cannot be combined with a KV cache");
   // RoPE has no table to run off, so (as in HF) max_position_embeddings is advice, not a limit, for llama.
   auto positions = detail::resolve_positions(input_ids, position_ids, cache, std::numeric_limits<int64_t>::max());
-  auto h = model(input_ids, positions, cache);
-  // Tied: logits = h @ embed_tokens.weight^T (no separate parameter, as HF ties them).
-  return lm_head ? lm_head(h) : torch::nn::functional::linear(h, model->embed_tokens->weight);
+  return model(input_ids, positions, cache, attention_mask);
 }
+
+// Tied: logits = h @ embed_tokens.weight^T (no separate parameter, as HF ties them).
+torch::Tensor LlamaForCausalLMImpl::lm_head_weight() { return lm_head ? lm_head->weight : model->embed_tokens->weight; }
 
 }  // namespace granite

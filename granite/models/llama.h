@@ -20,7 +20,7 @@ class LlamaAttentionImpl : public torch::nn::Module {
   explicit LlamaAttentionImpl(const ModelConfig& cfg);
   // x (B, T, C); cos/sin (B, T, D) -> (B, T, C)
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin, KVCache* cache,
-                        int64_t layer);
+                        int64_t layer, const torch::Tensor& mask);
   torch::nn::Linear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, o_proj{nullptr};
 
  private:
@@ -41,7 +41,7 @@ class LlamaDecoderLayerImpl : public torch::nn::Module {
  public:
   explicit LlamaDecoderLayerImpl(const ModelConfig& cfg);
   torch::Tensor forward(torch::Tensor x, const torch::Tensor& cos, const torch::Tensor& sin, KVCache* cache,
-                        int64_t layer);
+                        int64_t layer, const torch::Tensor& mask);
   RMSNorm input_layernorm{nullptr}, post_attention_layernorm{nullptr};
   LlamaAttention self_attn{nullptr};
   LlamaMLP mlp{nullptr};
@@ -51,8 +51,9 @@ TORCH_MODULE(LlamaDecoderLayer);
 class LlamaModelImpl : public torch::nn::Module {
  public:
   explicit LlamaModelImpl(const ModelConfig& cfg);
-  // Final hidden states (B, T, C).
-  torch::Tensor forward(const torch::Tensor& input_ids, const torch::Tensor& position_ids, KVCache* cache);
+  // Final hidden states (B, T, C). mask: see CausalLMImpl::hidden_states.
+  torch::Tensor forward(const torch::Tensor& input_ids, const torch::Tensor& position_ids, KVCache* cache,
+                        const torch::Tensor& mask);
   torch::nn::Embedding embed_tokens{nullptr};
   torch::nn::ModuleList layers{nullptr};
   RMSNorm norm{nullptr};
@@ -67,8 +68,9 @@ TORCH_MODULE(LlamaModel);
 class LlamaForCausalLMImpl : public CausalLMImpl {
  public:
   explicit LlamaForCausalLMImpl(const ModelConfig& cfg);
-  torch::Tensor forward(const torch::Tensor& input_ids, const torch::Tensor& position_ids = {},
-                        KVCache* cache = nullptr) override;
+  torch::Tensor hidden_states(const torch::Tensor& input_ids, const torch::Tensor& position_ids = {},
+                              const torch::Tensor& attention_mask = {}, KVCache* cache = nullptr) override;
+  torch::Tensor lm_head_weight() override;
   LlamaModel model{nullptr};
   torch::nn::Linear lm_head{nullptr};  // registered only when embeddings are untied
 };

@@ -20,11 +20,15 @@ torch::Tensor causal_mask(int64_t Tq, int64_t Tk, torch::Device device) {
 }
 
 torch::Tensor math_attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v, double scale,
-                             double dropout_p) {
+                             double dropout_p, const torch::Tensor& allowed) {
   const int64_t Tq = q.size(2), Tk = k.size(2);
   auto scores = torch::matmul(q, k.transpose(-2, -1)) * scale;  // (B, H, Tq, Tk), q's dtype (as HF eager)
   auto probs = scores.to(torch::kFloat32);
-  if (Tq > 1) probs = probs.masked_fill(causal_mask(Tq, Tk, q.device()).logical_not(), -INFINITY);
+  if (allowed.defined()) {
+    probs = probs.masked_fill(allowed.logical_not(), -INFINITY);
+  } else if (Tq > 1) {
+    probs = probs.masked_fill(causal_mask(Tq, Tk, q.device()).logical_not(), -INFINITY);
+  }
   probs = torch::softmax(probs, -1).to(q.scalar_type());
   if (dropout_p > 0) probs = torch::dropout(probs, dropout_p, /*train=*/true);
   return torch::matmul(probs, v);
@@ -32,8 +36,9 @@ torch::Tensor math_attention(const torch::Tensor& q, const torch::Tensor& k, con
 
 #if GRANITE_HAS_SDPA
 torch::Tensor sdpa_attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v, double scale,
-                             double dropout_p) {
+                             double dropout_p, const torch::Tensor& allowed) {
   const int64_t Tq = q.size(2), Tk = k.size(2);
+  if (allowed.defined()) return at::scaled_dot_product_attention(q, k, v, allowed, dropout_p, false, scale);
   // Square: the kernels' own causal mask (flash-eligible). One query: no mask at all. Otherwise an explicit
   // bottom-right mask, since SDPA's is_causal aligns top-left when Tq != Tk.
   const bool square = Tq == Tk;
@@ -46,21 +51,27 @@ torch::Tensor sdpa_attention(const torch::Tensor& q, const torch::Tensor& k, con
 }  // namespace
 
 torch::Tensor causal_attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v, double scale,
-                               double dropout_p, AttentionBackend backend) {
+                               double dropout_p, AttentionBackend backend, const torch::Tensor& allowed) {
   GRANITE_CHECK(q.dim() == 4 && k.dim() == 4 && v.dim() == 4, "attention expects (B, heads, T, D) tensors, got q ",
                 q.sizes(), " k ", k.sizes(), " v ", v.sizes());
   const int64_t H = q.size(1), Hkv = k.size(1);
   GRANITE_CHECK(H % Hkv == 0, "query heads (", H, ") must be a multiple of key/value heads (", Hkv, ")");
   GRANITE_CHECK(k.size(2) >= q.size(2), "attention has more queries (", q.size(2), ") than keys (", k.size(2), ")");
+  if (allowed.defined()) {
+    GRANITE_CHECK(allowed.scalar_type() == torch::kBool && allowed.dim() == 4 && allowed.size(-2) == q.size(2) &&
+                      allowed.size(-1) == k.size(2),
+                  "attention mask must be bool (B, 1, Tq, Tk) = (.., ", q.size(2), ", ", k.size(2), "), got ",
+                  allowed.scalar_type(), " ", allowed.sizes());
+  }
   auto k_full = repeat_kv(k, H / Hkv), v_full = repeat_kv(v, H / Hkv);
   if (backend == AttentionBackend::Auto) backend = compat::has_sdpa ? AttentionBackend::SDPA : AttentionBackend::Math;
 #if GRANITE_HAS_SDPA
-  if (backend == AttentionBackend::SDPA) return sdpa_attention(q, k_full, v_full, scale, dropout_p);
+  if (backend == AttentionBackend::SDPA) return sdpa_attention(q, k_full, v_full, scale, dropout_p, allowed);
 #else
   GRANITE_CHECK(backend != AttentionBackend::SDPA, "SDPA attention needs LibTorch >= 2.1 (this build: ",
                 compat::torch_version(), ")");
 #endif
-  return math_attention(q, k_full, v_full, scale, dropout_p);
+  return math_attention(q, k_full, v_full, scale, dropout_p, allowed);
 }
 
 }  // namespace granite

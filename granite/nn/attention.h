@@ -17,7 +17,11 @@ enum class AttentionBackend {
 
 // q (B, H, Tq, D); k, v (B, Hkv, Tk, D) with Tk >= Tq. Returns (B, H, Tq, D) in q's dtype.
 // dropout_p applies to the attention probabilities (pass 0 outside training).
+// allowed: undefined (the causal rule above), or a bool mask broadcastable to (B, H, Tq, Tk), true where a query may
+// attend a key, used INSTEAD of the causal rule (it must be causal itself, e.g. granite::document_causal_mask for
+// packed documents). Every query must be allowed at least one key.
 torch::Tensor causal_attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v, double scale,
-                               double dropout_p = 0.0, AttentionBackend backend = AttentionBackend::Auto);
+                               double dropout_p = 0.0, AttentionBackend backend = AttentionBackend::Auto,
+                               const torch::Tensor& allowed = {});
 
 }  // namespace granite
