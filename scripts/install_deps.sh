@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 packages=(
   build-essential cmake ninja-build ccache pkg-config git
   libtorch-dev          # LibTorch 1.13.1 (CPU)
+  libopenblas0-pthread  # LibTorch's BLAS: without it Debian's libblas3 is the reference (netlib) BLAS, ~20x slower
   libgloo-dev           # collectives for distributed training on CPU
   nlohmann-json3-dev
   libcli11-dev          # command-line parsing in apps/

@@ -1,0 +1,41 @@
+#pragma once
+// One optimizer step over the micro-batches of a global batch (the library owns the step, apps own the loop):
+//   1. count the objectives of the whole global batch (the loss normalisation; issue "distributed" all-reduces it),
+//   2. per micro-batch: trunk forward (document mask optional) -> fused alpha-weighted loss -> backward (gradients
+//      accumulate, each micro-batch's loss already scaled as its share of the global mean),
+//   3. global gradient norm; a non-finite norm or loss skips the update (gradients dropped, counted by the caller),
+//   4. clip to grad_clip, optimizer step at the given learning rate.
+#include <torch/optim/optimizer.h>
+
+#include <vector>
+
+#include "granite/models/causal_lm.h"
+#include "granite/train/batch.h"
+#include "granite/train/objective_loss.h"
+
+namespace granite {
+
+struct TrainStepOptions {
+  double alpha = 0.5;           // CLM weight; FIM gets 1 - alpha
+  double grad_clip = 1.0;       // 0 = no clipping
+  double lr = 3e-4;
+  bool document_mask = true;    // attention kept within each packed document
+  int64_t loss_chunk_rows = 2048;
+};
+
+struct StepResult {
+  LossReport report;            // L, L_CLM, L_FIM and token counts of the global batch
+  double loss = 0;              // report.loss(alpha)
+  double grad_norm = 0;         // before clipping
+  bool skipped = false;         // non-finite loss or gradient: no update
+  int64_t tokens = 0;           // input tokens processed (rows x seq_len over the micro-batches)
+};
+
+StepResult train_step(CausalLMImpl& model, torch::optim::Optimizer& optimizer, const std::vector<TrainBatch>& micro,
+                      const TrainStepOptions& options);
+
+// Loss of a batch without gradients (validation), same normalisation within the batches given.
+LossReport evaluate_loss(CausalLMImpl& model, const std::vector<TrainBatch>& batches, double alpha,
+                         bool document_mask = true, int64_t loss_chunk_rows = 2048);
+
+}  // namespace granite
