@@ -1,0 +1,121 @@
+#include "granite/train/checkpoint.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <torch/serialize.h>
+
+#include "granite/config/hf_config.h"
+#include "granite/core/atomic_file.h"
+#include "granite/core/check.h"
+#include "granite/core/list_directory.h"
+#include "granite/core/remove_tree.h"
+#include "granite/io/pretrained.h"
+
+namespace granite {
+
+namespace {
+
+constexpr const char* kComplete = "COMPLETE";
+
+bool exists(const std::string& path) {
+  struct stat st {};
+  return ::stat(path.c_str(), &st) == 0;
+}
+
+void fsync_path(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  GRANITE_CHECK(fd >= 0, "cannot open ", path, " to sync it: ", std::strerror(errno));
+  const int rc = ::fsync(fd);
+  const int err = errno;
+  ::close(fd);
+  GRANITE_CHECK(rc == 0, "cannot sync ", path, ": ", std::strerror(err));
+}
+
+void make_dirs(const std::string& path) {
+  size_t pos = 0;
+  while ((pos = path.find('/', pos + 1)) != std::string::npos) ::mkdir(path.substr(0, pos).c_str(), 0755);
+  GRANITE_CHECK(::mkdir(path.c_str(), 0755) == 0 || errno == EEXIST, "cannot create ", path, ": ",
+                std::strerror(errno));
+}
+
+// The steps of the complete checkpoints under `root`, ascending.
+std::vector<int64_t> complete_steps(const std::string& root) {
+  std::vector<int64_t> steps;
+  if (!exists(root)) return steps;
+  for (const std::string& name : list_directory(root)) {
+    if (name.size() != 13 || name.rfind("step-", 0) != 0) continue;
+    if (!exists(root + "/" + name + "/" + kComplete)) continue;
+    steps.push_back(std::stoll(name.substr(5)));
+  }
+  std::sort(steps.begin(), steps.end());
+  return steps;
+}
+
+}  // namespace
+
+std::string checkpoint_dir(const std::string& output_dir, int64_t step) {
+  char name[32];
+  std::snprintf(name, sizeof name, "step-%08lld", static_cast<long long>(step));
+  return output_dir + "/checkpoints/" + name;
+}
+
+std::string save_checkpoint(const std::string& output_dir, int64_t step, const CausalLMImpl& model,
+                            torch::optim::Optimizer& optimizer, const Json& training_state,
+                            const CheckpointFiles& files, int64_t keep_last) {
+  const std::string root = output_dir + "/checkpoints";
+  make_dirs(root);
+  const std::string final_dir = checkpoint_dir(output_dir, step);
+  const std::string tmp = final_dir + ".tmp-" + std::to_string(::getpid());
+  if (exists(tmp)) remove_tree(tmp);
+  // The model directory (save_pretrained writes its files atomically into `tmp`).
+  SaveOptions save;
+  save.copy_files = files.copy;
+  save_pretrained(model, tmp, save);
+  {  // The optimizer state, serialised, then synced.
+    torch::serialize::OutputArchive archive;
+    optimizer.save(archive);
+    archive.save_to(tmp + "/optimizer.pt");
+    fsync_path(tmp + "/optimizer.pt");
+  }
+  write_file_atomic(tmp + "/training_state.json", training_state.dump(2) + "\n");
+  write_file_atomic(tmp + "/" + kComplete, std::to_string(step) + "\n");
+  fsync_path(tmp);
+  if (exists(final_dir)) remove_tree(final_dir);  // an incomplete one from a crash, or a re-save of the same step
+  GRANITE_CHECK(::rename(tmp.c_str(), final_dir.c_str()) == 0, "cannot rename ", tmp, " to ", final_dir, ": ",
+                std::strerror(errno));
+  fsync_directory(root);
+  // Only now may old checkpoints go.
+  std::vector<int64_t> steps = complete_steps(root);
+  for (size_t i = 0; i + size_t(keep_last) < steps.size(); ++i) remove_tree(checkpoint_dir(output_dir, steps[i]));
+  return final_dir;
+}
+
+std::optional<std::string> latest_checkpoint(const std::string& output_dir) {
+  const std::vector<int64_t> steps = complete_steps(output_dir + "/checkpoints");
+  if (steps.empty()) return std::nullopt;
+  return checkpoint_dir(output_dir, steps.back());
+}
+
+Json load_checkpoint(const std::string& dir, CausalLMImpl& model, torch::optim::Optimizer& optimizer) {
+  GRANITE_CHECK(exists(dir + "/" + kComplete), dir, " is not a complete checkpoint (no ", kComplete, " marker)");
+  const ModelConfig saved = model_config_from_hf(read_json_file(dir + "/config.json"), dir + "/config.json");
+  const Json mine = to_json(model.config()), theirs = to_json(saved);
+  GRANITE_CHECK(mine == theirs, dir, " holds a checkpoint of a different model config:\n  checkpoint: ", theirs.dump(),
+                "\n  this run:   ", mine.dump());
+  load_weights(model, dir);
+  torch::serialize::InputArchive archive;
+  try {
+    archive.load_from(dir + "/optimizer.pt");
+    optimizer.load(archive);
+  } catch (const c10::Error& e) {
+    GRANITE_FAIL(dir, "/optimizer.pt: cannot load the optimizer state: ", e.what_without_backtrace());
+  }
+  return read_json_file(dir + "/training_state.json");
+}
+
+}  // namespace granite

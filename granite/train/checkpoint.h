@@ -1,0 +1,40 @@
+#pragma once
+// Training checkpoints. Each is a directory <output_dir>/checkpoints/step-NNNNNNNN that is directly a Hugging Face
+// model directory (config.json + model.safetensors, tokenizer.json beside them: granite-generate and transformers
+// load it as is) plus what resuming needs:
+//   optimizer.pt          the AdamW state (torch::serialize archive), matched to the parameters by order
+//   training_state.json   step, token count, data-loader state, RNG state, the run's config, counters
+//   COMPLETE              written last: a directory without it is not a checkpoint
+// Writing: everything goes into a temporary sibling directory, each file fsync'ed, COMPLETE last, then one rename()
+// and an fsync of the parent -- a crash at any point leaves either the previous checkpoints alone or a new complete
+// one. Older checkpoints beyond keep_last are removed only after the new one is in place.
+#include <torch/optim/optimizer.h>
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "granite/core/json.h"
+#include "granite/models/causal_lm.h"
+
+namespace granite {
+
+std::string checkpoint_dir(const std::string& output_dir, int64_t step);
+
+struct CheckpointFiles {
+  std::vector<std::string> copy;  // extra files placed in the directory (tokenizer.json, tokenizer_config.json)
+};
+
+// Returns the checkpoint's directory.
+std::string save_checkpoint(const std::string& output_dir, int64_t step, const CausalLMImpl& model,
+                            torch::optim::Optimizer& optimizer, const Json& training_state,
+                            const CheckpointFiles& files, int64_t keep_last);
+
+// The complete checkpoint with the highest step under <output_dir>/checkpoints, if any.
+std::optional<std::string> latest_checkpoint(const std::string& output_dir);
+
+// Loads weights and optimizer state into an already built model/optimizer of the same config (a checkpoint of a
+// different model config, or a missing/corrupt file, is an error naming it); returns training_state.json.
+Json load_checkpoint(const std::string& dir, CausalLMImpl& model, torch::optim::Optimizer& optimizer);
+
+}  // namespace granite

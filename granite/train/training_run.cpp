@@ -1,0 +1,260 @@
+#include "granite/train/training_run.h"
+
+#include <ATen/CPUGeneratorImpl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <csignal>
+#include <cstring>
+#include <fstream>
+
+#include "granite/core/atomic_file.h"
+#include "granite/core/check.h"
+#include "granite/core/dtype.h"
+#include "granite/core/progress.h"
+#include "granite/io/pretrained.h"
+#include "granite/models/factory.h"
+#include "granite/train/checkpoint.h"
+#include "granite/train/metrics_log.h"
+#include "granite/train/train_step.h"
+
+namespace granite {
+
+namespace {
+
+std::atomic<int> g_stop_signal{0};
+extern "C" void on_stop_signal(int sig) { g_stop_signal.store(sig); }
+
+// SIGTERM / SIGINT set a flag the loop reads between steps; the previous handlers come back afterwards.
+class StopSignals {
+ public:
+  StopSignals() {
+    g_stop_signal = 0;
+    struct sigaction sa {};
+    sa.sa_handler = on_stop_signal;
+    sigemptyset(&sa.sa_mask);
+    ::sigaction(SIGTERM, &sa, &old_term_);
+    ::sigaction(SIGINT, &sa, &old_int_);
+  }
+  ~StopSignals() {
+    ::sigaction(SIGTERM, &old_term_, nullptr);
+    ::sigaction(SIGINT, &old_int_, nullptr);
+  }
+  int received() const { return g_stop_signal.load(); }
+
+ private:
+  struct sigaction old_term_ {}, old_int_ {};
+};
+
+bool file_exists(const std::string& path) { return ::access(path.c_str(), F_OK) == 0; }
+
+std::string to_hex(const torch::Tensor& bytes) {
+  static const char* digits = "0123456789abcdef";
+  auto t = bytes.contiguous();
+  const uint8_t* p = t.data_ptr<uint8_t>();
+  std::string out;
+  for (int64_t i = 0; i < t.numel(); ++i) out += digits[p[i] >> 4], out += digits[p[i] & 15];
+  return out;
+}
+
+torch::Tensor from_hex(const std::string& hex, const std::string& where) {
+  GRANITE_CHECK(hex.size() % 2 == 0, where, ": RNG state is not a hex string");
+  auto t = torch::empty({int64_t(hex.size() / 2)}, torch::kUInt8);
+  uint8_t* p = t.data_ptr<uint8_t>();
+  auto nibble = [&](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    GRANITE_FAIL(where, ": RNG state is not a hex string");
+  };
+  for (size_t i = 0; i < hex.size(); i += 2) p[i / 2] = uint8_t(nibble(hex[i]) << 4 | nibble(hex[i + 1]));
+  return t;
+}
+
+// metrics.jsonl keeps only the lines of steps <= `step` (a resumed run then appends what the interrupted one lost).
+void cut_metrics(const std::string& path, int64_t step) {
+  if (!file_exists(path)) return;
+  std::ifstream in(path);
+  std::string line, kept;
+  while (std::getline(in, line)) {
+    const Json j = Json::parse(line, nullptr, false);
+    if (j.is_discarded() || !j.is_object() || !j.contains("step")) continue;  // a torn last line
+    if (j["step"].get<int64_t>() <= step) kept += line + "\n";
+  }
+  write_file_atomic(path, kept);
+}
+
+std::vector<std::string> tokenizer_files(const std::string& tokenizer) {
+  std::vector<std::string> files{tokenizer};
+  const size_t slash = tokenizer.rfind('/');
+  const std::string config = (slash == std::string::npos ? std::string(".") : tokenizer.substr(0, slash)) +
+                             "/tokenizer_config.json";
+  if (file_exists(config)) files.push_back(config);
+  return files;
+}
+
+}  // namespace
+
+double training_flops_per_token(int64_t parameters, int64_t layers, int64_t hidden, int64_t seq_len) {
+  return 6.0 * double(parameters) + 12.0 * double(layers) * double(hidden) * double(seq_len);
+}
+
+RunResult run_training(const TrainConfig& config, const RunOptions& options) {
+  const auto start = std::chrono::steady_clock::now();
+  const torch::Device device(config.device);
+  GRANITE_CHECK(config.dtype == "float32",
+                "train.dtype \"", config.dtype, "\": only float32 training is implemented so far");
+  auto tokenizer = load_tokenizer(config.tokenizer);
+  // Where to start.
+  std::string resume_from;
+  const auto latest = latest_checkpoint(config.output_dir);
+  if (options.resume == "auto") {
+    if (latest) resume_from = *latest;
+  } else if (options.resume == "never") {
+    GRANITE_CHECK(!latest, config.output_dir, " already holds checkpoints (latest ", *latest,
+                  "); resume with --resume auto, or choose a new --output-dir (nothing is overwritten)");
+  } else {
+    resume_from = options.resume;
+  }
+
+  torch::manual_seed(config.seed);
+  CausalLM model = config.init_from.empty() ? make_model(load_model_config(config.model_config))
+                                            : load_pretrained(config.init_from);
+  model->to(device);
+  auto optimizer = make_adamw(*model, config.optimizer, lr_at(0, config.schedule));
+
+  int64_t step = 0, tokens = 0, skipped = 0, consecutive_skips = 0;
+  LoaderState loader_state;
+  RunResult result;
+  if (!resume_from.empty()) {
+    const Json state = load_checkpoint(resume_from, *model, *optimizer);
+    const std::string where = resume_from + "/training_state.json";
+    JsonReader r(state, where);
+    step = r.required<int64_t>("step");
+    tokens = r.required<int64_t>("tokens");
+    skipped = r.required<int64_t>("skipped_steps");
+    loader_state = loader_state_from_json(*r.raw("loader"), where + ": loader");
+    {
+      at::Generator generator = at::detail::getDefaultCPUGenerator();
+      std::lock_guard<std::mutex> lock(generator.mutex());
+      generator.set_state(from_hex(r.required<std::string>("rng_cpu"), where));
+    }
+    r.ignore("config");
+    r.ignore("elapsed_s");
+    r.finish();
+    result.checkpoint = resume_from;
+    if (options.progress) std::fprintf(stderr, "resuming from %s (step %lld)\n", resume_from.c_str(), (long long)step);
+  }
+  // Everything is checked (model, checkpoint, data) before the output directory is touched.
+  PackedLoader loader(config.data, *tokenizer, 0, 1, loader_state);
+  GRANITE_CHECK(::mkdir(config.output_dir.c_str(), 0755) == 0 || errno == EEXIST, "cannot create output directory ",
+                config.output_dir, ": ", std::strerror(errno));
+  cut_metrics(config.output_dir + "/metrics.jsonl", step);
+  write_file_atomic(config.output_dir + "/train_config.json", to_json(config).dump(2) + "\n");
+  MetricsLog metrics(config.output_dir);
+  StopSignals signals;
+  ProgressLine progress(stderr, 10, options.progress);
+  const ModelConfig& mc = model->config();
+  int64_t parameter_count = 0;
+  for (const auto& p : model->parameters()) parameter_count += p.numel();
+  const double flops_per_token =
+      training_flops_per_token(parameter_count, mc.num_hidden_layers, mc.hidden_size, config.data.seq_len);
+  const double peak = config.peak_flops > 0 ? config.peak_flops : (device.is_cuda() ? 989e12 : 0.0);
+
+  auto training_state = [&] {
+    return Json{{"step", step},
+                {"tokens", tokens},
+                {"skipped_steps", skipped},
+                {"loader", to_json(loader.state())},
+                {"rng_cpu", to_hex(at::detail::getDefaultCPUGenerator().get_state())},
+                {"config", to_json(config)},
+                {"elapsed_s", std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count()}};
+  };
+  auto save = [&] {
+    result.checkpoint = save_checkpoint(config.output_dir, step, *model, *optimizer, training_state(),
+                                        {tokenizer_files(config.tokenizer)}, config.keep_last);
+  };
+
+  // Rows of logits per chunk of the fused loss: ~400 MB of fp32 logits on a GPU, ~50 MB on a CPU (where page
+  // faults on large fresh buffers cost more than the smaller matrix products).
+  const int64_t loss_chunk_rows = device.is_cuda() ? 2048 : std::max<int64_t>(64, (int64_t(1) << 24) / mc.vocab_size);
+  const int64_t first_step = step;
+  auto window_start = std::chrono::steady_clock::now();
+  int64_t window_tokens = 0;
+  while (step < config.steps) {
+    std::vector<TrainBatch> micro;
+    for (int64_t m = 0; m < config.grad_accum; ++m) micro.push_back(to_tensors(loader.next(), device));
+    TrainStepOptions so;
+    so.alpha = config.alpha;
+    so.grad_clip = config.optimizer.grad_clip;
+    so.lr = lr_at(step, config.schedule);
+    so.document_mask = config.document_mask;
+    so.loss_chunk_rows = loss_chunk_rows;
+    const StepResult r = train_step(*model, *optimizer, micro, so);
+    ++step;
+    tokens += r.tokens;
+    window_tokens += r.tokens;
+    if (r.skipped) {
+      ++skipped;
+      GRANITE_CHECK(++consecutive_skips < config.max_skipped_steps, "training stopped at step ", step, ": ",
+                    consecutive_skips, " consecutive steps had a non-finite loss or gradient (loss ", r.loss,
+                    ", grad norm ", r.grad_norm, "); the last good checkpoint is ",
+                    result.checkpoint.empty() ? "none" : result.checkpoint);
+    } else {
+      consecutive_skips = 0;
+    }
+    result.last_loss = r.loss;
+    if (step % config.log_every == 0 || step == config.steps) {
+      const double window_s =
+          std::max(1e-9, std::chrono::duration<double>(std::chrono::steady_clock::now() - window_start).count());
+      const double tps = double(window_tokens) / window_s;
+      const double mfu = peak > 0 ? tps * flops_per_token / peak : 0.0;
+      const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      Scalars values{{"loss", r.loss},
+                     {"loss_clm", r.report.clm_loss()},
+                     {"loss_fim", r.report.fim_loss()},
+                     {"lr", so.lr},
+                     {"grad_norm", r.grad_norm},
+                     {"tokens", double(tokens)},
+                     {"tokens_per_s", tps},
+                     {"mfu", peak > 0 ? mfu : std::nan("")},
+                     {"elapsed_s", elapsed},
+                     {"skipped_steps", double(skipped)}};
+      metrics.log(step, values);
+      const double eta = double(config.steps - step) * elapsed / double(std::max<int64_t>(1, step - first_step));
+      char line[256];
+      std::snprintf(line, sizeof line, "step %lld/%lld  loss %.4f (clm %.4f, fim %.4f)  lr %.2e  %s tok/s%s  ETA %s",
+                    (long long)step, (long long)config.steps, r.loss, r.report.clm_loss(), r.report.fim_loss(), so.lr,
+                    format_si(tps).c_str(), peak > 0 ? ("  MFU " + std::to_string(int(mfu * 1000) / 10.0) + "%").c_str() : "",
+                    format_duration(eta).c_str());
+      progress.update(line);
+      window_start = std::chrono::steady_clock::now();
+      window_tokens = 0;
+    }
+    if (config.eval_every > 0 && step % config.eval_every == 0) {
+      PackedLoader eval_loader(*config.eval_data, *tokenizer);
+      std::vector<TrainBatch> eval_batches;
+      for (int64_t b = 0; b < config.eval_batches; ++b) eval_batches.push_back(to_tensors(eval_loader.next(), device));
+      const LossReport report = evaluate_loss(*model, eval_batches, config.alpha, config.document_mask);
+      metrics.log(step, {{"val_loss", report.loss(config.alpha)},
+                         {"val_loss_clm", report.clm_loss()},
+                         {"val_loss_fim", report.fim_loss()}});
+    }
+    const bool stop = signals.received() != 0;
+    if ((config.save_every > 0 && step % config.save_every == 0) || step == config.steps || stop) save();
+    if (stop) {
+      result.interrupted = true;
+      if (options.progress)
+        std::fprintf(stderr, "\nsignal %d: saved %s, stopping\n", signals.received(), result.checkpoint.c_str());
+      break;
+    }
+  }
+  progress.finish("done: step " + std::to_string(step) + ", loss " + std::to_string(result.last_loss) +
+                  (result.checkpoint.empty() ? "" : ", checkpoint " + result.checkpoint));
+  result.step = step;
+  result.skipped_steps = skipped;
+  return result;
+}
+
+}  // namespace granite

@@ -1,0 +1,38 @@
+#pragma once
+// The training loop both apps run (the library owns the step and the loop; apps own flags and data):
+// build or load the model, resume from the latest checkpoint (or a named one), then per step: micro-batches from
+// the packed loader -> train_step at lr_at(step) -> metrics (metrics.jsonl, TensorBoard, a progress line) ->
+// validation every eval_every -> a checkpoint every save_every and at the end. SIGTERM/SIGINT finish the current
+// step, save a checkpoint and return. A run of non-finite steps longer than max_skipped_steps stops with an error;
+// the last good checkpoint stays as it was.
+//
+// Resume is bit-exact on CPU: weights (fp32 safetensors), the AdamW state, the loader state (sequences are pure
+// functions of their index) and the CPU RNG state are restored, and metrics.jsonl is cut back to the checkpoint's
+// step so the resumed run appends exactly what the uninterrupted one wrote.
+#include <string>
+
+#include "granite/train/train_config.h"
+
+namespace granite {
+
+struct RunOptions {
+  std::string resume = "auto";  // auto: the latest checkpoint if any; never: a fresh run (error if checkpoints
+                                // exist: nothing is overwritten); otherwise a checkpoint directory
+  bool progress = true;         // the progress line on stderr
+};
+
+struct RunResult {
+  int64_t step = 0;               // steps done (the global step reached)
+  std::string checkpoint;         // the last checkpoint written or resumed from
+  double last_loss = 0;
+  bool interrupted = false;       // stopped by SIGTERM / SIGINT (after saving)
+  int64_t skipped_steps = 0;
+};
+
+RunResult run_training(const TrainConfig& config, const RunOptions& options = {});
+
+// FLOPs per token of a training step (forward + backward): 6 N + 12 L d s (N parameters, L layers, d hidden size,
+// s sequence length), the convention of the HF baseline (reference/hf_baseline_train_decode.py) and PaLM.
+double training_flops_per_token(int64_t parameters, int64_t layers, int64_t hidden, int64_t seq_len);
+
+}  // namespace granite
