@@ -4,4 +4,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/build.sh build
+source scripts/cpu_env.sh
 ctest --test-dir build --output-on-failure -j2 --timeout 600 "$@"
