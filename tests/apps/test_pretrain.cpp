@@ -14,7 +14,6 @@
 #include <thread>
 
 #include "granite/core/json.h"
-#include "granite/data/indexed_dataset.h"
 #include "support/paths.h"
 #include "support/real_code.h"
 #include "support/shell.h"
@@ -47,18 +46,7 @@ const Setup& setup() {
     const std::string root = scratch_dir("pretrain_setup");
     out.shards = root + "/shards";
     ::mkdir(out.shards.c_str(), 0755);
-    const auto& tok = granite::test::starcoder_tokenizer();
-    granite::IndexedDatasetWriter w(out.shards + "/shard-00000", granite::TokenDtype::UInt16);
-    granite::EncodeOptions plain;
-    plain.parse_added_tokens = false;
-    int n = 0;
-    for (const std::string& text : granite::test::cpython_files(8000)) {
-      auto ids = tok.encode(text, plain);
-      ids.push_back(*tok.special_tokens().eos);
-      w.add_document(ids);
-      if (++n == 30) break;
-    }
-    w.finish();
+    granite::test::write_code_shard(out.shards, 8000, 30);
     out.config = root + "/tiny.json";
     const Json config{
         {"model", source_path("configs/models/tiny-llama.json")},

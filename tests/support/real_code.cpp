@@ -4,6 +4,7 @@
 #include <memory>
 
 #include "granite/data/document_source.h"
+#include "granite/data/indexed_dataset.h"
 #include "support/paths.h"
 
 namespace granite::test {
@@ -24,6 +25,21 @@ const std::vector<std::string>& cpython_files(size_t max_bytes) {
       if (!doc.text.empty() && doc.text.size() < max_bytes) it->second.push_back(doc.text);
   }
   return it->second;
+}
+
+void write_code_shard(const std::string& dir, size_t max_bytes, size_t count) {
+  const Tokenizer& tok = starcoder_tokenizer();
+  IndexedDatasetWriter writer(dir + "/shard-00000", TokenDtype::UInt16);
+  EncodeOptions plain;
+  plain.parse_added_tokens = false;
+  size_t n = 0;
+  for (const std::string& text : cpython_files(max_bytes)) {
+    if (n++ == count) break;
+    auto ids = tok.encode(text, plain);
+    ids.push_back(*tok.special_tokens().eos);
+    writer.add_document(ids);
+  }
+  writer.finish();
 }
 
 }  // namespace granite::test

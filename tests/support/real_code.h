@@ -11,5 +11,8 @@ namespace granite::test {
 const Tokenizer& starcoder_tokenizer();
 // The corpus files under `max_bytes`, in archive order.
 const std::vector<std::string>& cpython_files(size_t max_bytes = 200000);
+// The first `count` of those files tokenized (plain text, EOS after each, as granite-data prepare writes them) into
+// one token shard `<dir>/shard-00000` (dir must exist).
+void write_code_shard(const std::string& dir, size_t max_bytes, size_t count);
 
 }  // namespace granite::test

@@ -4,7 +4,6 @@
 #include <catch2/catch.hpp>
 
 #include "granite/config/model_config.h"
-#include "granite/data/indexed_dataset.h"
 #include "granite/data/packed_loader.h"
 #include "granite/models/factory.h"
 #include "granite/train/optimizer.h"
@@ -22,18 +21,7 @@ granite::ModelConfig tiny_config() {
 const std::string& shards() {
   static const std::string dir = [] {
     const std::string d = granite::test::scratch_dir("train_step_shards");
-    const auto& tok = granite::test::starcoder_tokenizer();
-    granite::IndexedDatasetWriter w(d + "/shard-00000", granite::TokenDtype::UInt16);
-    granite::EncodeOptions plain;
-    plain.parse_added_tokens = false;
-    int n = 0;
-    for (const std::string& text : granite::test::cpython_files(20000)) {
-      auto ids = tok.encode(text, plain);
-      ids.push_back(*tok.special_tokens().eos);
-      w.add_document(ids);
-      if (++n == 40) break;
-    }
-    w.finish();
+    granite::test::write_code_shard(d, 20000, 40);
     return d;
   }();
   return dir;
