@@ -25,15 +25,17 @@ print("   %d files in, %d documents out, %d tokens, %d near duplicates" % (r["do
       r["tokens_out"], r["near_duplicates"]))'
 
 echo
-echo "== 2. Pretraining the tiny model (configs/train/tiny-pretrain.json): 300 steps, FIM rate 0.5, alpha 0.5"
+echo "== 2. Pretraining the tiny model (configs/train/tiny-pretrain.json): 400 steps, FIM rate 0.5, alpha 0.5"
 build/apps/granite-pretrain --config configs/train/tiny-pretrain.json
 checkpoint=$(ls -d "$run"/pretrain/checkpoints/step-* | tail -1)
 python3 - "$run/pretrain/metrics.jsonl" "$run"/shards/shard-*.bin <<'PY'
 import array, collections, json, math, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if '"loss"' in l]
-first, last = rows[0], rows[-1]
-print("   loss %.3f -> %.3f (CLM %.3f -> %.3f, FIM %.3f -> %.3f) over %d steps"
-      % (first["loss"], last["loss"], first["loss_clm"], last["loss_clm"], first["loss_fim"], last["loss_fim"], last["step"]))
+mean = lambda part, key: sum(r[key] for r in part) / len(part)  # per-step losses are noisy: average them
+first, last = rows[:10], rows[-50:]
+print("   mean loss of the first 10 steps %.3f -> of the last 50 steps %.3f (CLM %.3f -> %.3f, FIM %.3f -> %.3f)"
+      % (mean(first, "loss"), mean(last, "loss"), mean(first, "loss_clm"), mean(last, "loss_clm"),
+         mean(first, "loss_fim"), mean(last, "loss_fim")))
 counts = collections.Counter()
 for path in sys.argv[2:]:
     tokens = array.array("H")
