@@ -43,7 +43,7 @@ struct Setup {
 const Setup& setup() {
   static const Setup s = [] {
     Setup out;
-    const std::string root = scratch_dir("pretrain_setup");
+    const std::string root = granite::test::process_scratch_dir("pretrain_setup");
     out.shards = root + "/shards";
     ::mkdir(out.shards.c_str(), 0755);
     granite::test::write_code_shard(out.shards, 8000, 30);
@@ -119,7 +119,7 @@ int signal_at(pid_t pid, const std::string& output_dir, size_t lines, int sig) {
 
 const std::string& uninterrupted() {
   static const std::string dir = [] {
-    const std::string d = scratch_dir("pretrain_uninterrupted") + "/run";
+    const std::string d = granite::test::process_scratch_dir("pretrain_uninterrupted") + "/run";
     const auto r = run(d);
     INFO(r.output);
     REQUIRE(r.status == 0);

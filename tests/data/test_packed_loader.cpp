@@ -45,7 +45,7 @@ std::vector<std::vector<TokenId>> real_documents(size_t first, size_t count) {
 
 // Writes the documents as shards of `per_shard` documents into a fresh directory; returns it.
 std::string write_shards(const std::string& name, const std::vector<std::vector<TokenId>>& docs, size_t per_shard) {
-  const std::string dir = granite::test::scratch_dir(name);
+  const std::string dir = granite::test::process_scratch_dir(name);
   for (size_t s = 0; s * per_shard < docs.size(); ++s) {
     char prefix[64];
     std::snprintf(prefix, sizeof prefix, "/shard-%05zu", s);
@@ -57,7 +57,7 @@ std::string write_shards(const std::string& name, const std::vector<std::vector<
 }
 
 const std::string& code_dir() {
-  static const std::string dir = write_shards("loader_code", real_documents(0, 60), 25);
+  static const std::string dir = write_shards("loader_code", real_documents(0, 60), 25);  // per process
   return dir;
 }
 const std::string& text_dir() {

@@ -1,5 +1,7 @@
 #include "support/paths.h"
 
+#include <unistd.h>
+
 #include <filesystem>
 
 #include "granite/core/remove_tree.h"
@@ -13,6 +15,10 @@ std::string scratch_dir(const std::string& name) {
   granite::remove_tree(dir.string());  // not std::filesystem::remove_all: see granite/core/remove_tree.h
   std::filesystem::create_directories(dir);
   return dir.string();
+}
+
+std::string process_scratch_dir(const std::string& name) {
+  return scratch_dir(name + "-" + std::to_string(::getpid()));
 }
 
 }  // namespace granite::test

@@ -8,5 +8,8 @@ namespace granite::test {
 std::string source_path(const std::string& relative);
 // A fresh, empty directory under the build tree for one test; removed and recreated on each call.
 std::string scratch_dir(const std::string& name);
+// The same, for fixtures built once and shared by the test cases of one process: ctest runs each test case in its
+// own process, several at a time, so the name carries the process id (no process removes another's files).
+std::string process_scratch_dir(const std::string& name);
 
 }  // namespace granite::test

@@ -20,7 +20,7 @@ granite::ModelConfig tiny_config() {
 // Real code shards (tokenized CPython files, EOS after each), written once.
 const std::string& shards() {
   static const std::string dir = [] {
-    const std::string d = granite::test::scratch_dir("train_step_shards");
+    const std::string d = granite::test::process_scratch_dir("train_step_shards");
     granite::test::write_code_shard(d, 20000, 40);
     return d;
   }();
