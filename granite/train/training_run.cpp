@@ -17,6 +17,7 @@
 #include "granite/io/pretrained.h"
 #include "granite/models/factory.h"
 #include "granite/train/checkpoint.h"
+#include "granite/train/init.h"
 #include "granite/train/metrics_log.h"
 #include "granite/train/train_step.h"
 
@@ -119,8 +120,13 @@ RunResult run_training(const TrainConfig& config, const RunOptions& options) {
   }
 
   torch::manual_seed(config.seed);
-  CausalLM model = config.init_from.empty() ? make_model(load_model_config(config.model_config))
-                                            : load_pretrained(config.init_from);
+  CausalLM model;
+  if (config.init_from.empty()) {
+    model = make_model(load_model_config(config.model_config), /*initialize=*/false);
+    init_for_pretraining(*model);  // N(0, 0.02), residual projections scaled by 1/sqrt(2L)
+  } else {
+    model = load_pretrained(config.init_from);
+  }
   model->to(device);
   auto optimizer = make_adamw(*model, config.optimizer, lr_at(0, config.schedule));
 

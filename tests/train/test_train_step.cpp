@@ -6,6 +6,7 @@
 #include "granite/config/model_config.h"
 #include "granite/data/packed_loader.h"
 #include "granite/models/factory.h"
+#include "granite/train/init.h"
 #include "granite/train/optimizer.h"
 #include "granite/train/train_step.h"
 #include "support/real_code.h"
@@ -132,4 +133,38 @@ TEST_CASE("weight decay applies to linear weights only, unless configured", "[tr
   REQUIRE(opt->param_groups().size() == 2);
   CHECK(opt->param_groups()[0].params().size() == 2 * 7);  // 7 linear weights per layer, 2 layers
   CHECK(opt->param_groups()[0].params().size() + opt->param_groups()[1].params().size() == model->parameters().size());
+}
+
+TEST_CASE("pretraining init: N(0, 0.02), residual projections scaled by 1/sqrt(2L), zero biases, unit norms",
+          "[train][init]") {
+  for (const char* name : {"configs/models/tiny-llama.json", "configs/models/tiny-gpt-bigcode.json"}) {
+    INFO(name);
+    granite::ModelConfig cfg = granite::load_model_config(granite::test::source_path(name));
+    cfg.num_hidden_layers = 8;  // so that the scaled std (0.02 / 4) stands apart from 0.02
+    torch::manual_seed(7);
+    auto model = granite::make_model(cfg, /*initialize=*/false);
+    granite::init_for_pretraining(*model);
+    int residual = 0;
+    for (const auto& item : model->named_parameters()) {
+      const std::string& key = item.key();
+      const torch::Tensor p = item.value().to(torch::kDouble);
+      INFO(key);
+      if (key.size() > 4 && key.compare(key.size() - 4, 4, "bias") == 0) {
+        CHECK(p.abs().max().item<double>() == 0.0);
+      } else if (key.find("norm") != std::string::npos || key.find(".ln_") != std::string::npos) {
+        CHECK(p.eq(1.0).all().item<bool>());
+      } else if (granite::is_residual_projection(key)) {
+        ++residual;
+        CHECK(p.std().item<double>() == Approx(0.02 / 4).epsilon(0.05));
+      } else {
+        CHECK(p.std().item<double>() == Approx(0.02).epsilon(0.05));
+      }
+    }
+    CHECK(residual == 2 * 8);
+    // Seeded: the same numbers again.
+    torch::manual_seed(7);
+    auto again = granite::make_model(cfg, false);
+    granite::init_for_pretraining(*again);
+    CHECK(torch::equal(again->lm_head_weight(), model->lm_head_weight()));
+  }
 }
