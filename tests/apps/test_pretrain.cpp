@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "granite/core/json.h"
+#include "granite/train/train_config.h"
 #include "support/paths.h"
 #include "support/real_code.h"
 #include "support/shell.h"
@@ -223,4 +224,69 @@ TEST_CASE("granite-pretrain rejects bad input with clear errors and loses nothin
     // And the run resumes from it once there is space.
     CHECK(run(dir, "--max-steps 4").status == 0);
   }
+}
+
+TEST_CASE("phase 2 starts from the phase-1 checkpoint with the 80/20 mixture and exponential decay",
+          "[apps][pretrain][phase2]") {
+  const std::string phase1 = uninterrupted() + "/checkpoints/step-00000012";
+  const std::string dir = scratch_dir("pretrain_phase2") + "/run";
+  const std::string sets = "--set model=null --set init_from=" + quoted(phase1) +
+                           " --set 'data.sources=[{\"name\": \"code\", \"paths\": [\"" + setup().shards +
+                           "\"], \"weight\": 0.8}, {\"name\": \"language\", \"paths\": [\"" + setup().shards +
+                           "\"], \"weight\": 0.2}]'" +
+                           " --set 'schedule={\"kind\": \"exponential\", \"peak_lr\": 0.002, \"decay_steps\": 10, "
+                           "\"final_fraction\": 0.1, \"min_lr\": 0}' --max-steps 10 --save-every 5";
+  const auto r = run(dir, sets);
+  INFO(r.output);
+  REQUIRE(r.status == 0);
+  const Json state = Json::parse(read_file(dir + "/checkpoints/step-00000010/training_state.json"));
+  const Json& sources = state["loader"]["sources"];
+  // 10 steps x 2 micro-batches x 2 rows = 40 sequences: 32 code, 8 language.
+  CHECK(sources[0]["sequences"] == 32);
+  CHECK(sources[1]["sequences"] == 8);
+  const auto m = metrics(dir);
+  REQUIRE(m.size() == 10);
+  CHECK(m[0]["lr"].get<double>() == Approx(0.002));
+  CHECK(m[5]["lr"].get<double>() == Approx(0.002 * std::sqrt(0.1)));
+  // It continued the trained model: its first loss is near phase 1's last, far below a fresh model's ~ln(49152).
+  CHECK(m[0]["loss"].get<double>() < std::log(49152.0) - 1.0);
+}
+
+TEST_CASE("every shipped training config parses; the Granite ones carry the paper's batch sizes and contexts",
+          "[apps][pretrain][configs]") {
+  struct Paper {
+    const char* size;
+    int64_t batch, context;
+    double phase2_lr;
+  };
+  for (const Paper& p : {Paper{"3b", 2048, 2048, 3e-4}, Paper{"8b", 1024, 4096, 3e-4}, Paper{"20b", 576, 8192, 1.5e-4},
+                         Paper{"34b", 532, 8192, 1.5e-4}}) {
+    for (const char* phase : {"phase1", "phase2"}) {
+      const std::string path = source_path(std::string("configs/train/granite-") + p.size + "-code-" + phase + ".json");
+      INFO(path);
+      const granite::TrainConfig c = granite::load_train_config(path);
+      CHECK(c.data.micro_batch * c.grad_accum == p.batch);
+      CHECK(c.data.seq_len == p.context);
+      CHECK(c.data.fim.rate == 0.5);
+      CHECK(c.optimizer.beta2 == 0.95);
+      CHECK(c.optimizer.weight_decay == 0.1);
+      if (std::string(phase) == "phase1") {
+        CHECK(c.schedule.kind == granite::ScheduleKind::kCosine);
+        CHECK(c.schedule.peak_lr == 3e-4);
+        CHECK(c.schedule.min_lr == 3e-5);
+        CHECK(c.schedule.warmup_steps == 2000);
+        CHECK(c.data.sources.size() == 1);
+      } else {
+        CHECK(c.schedule.kind == granite::ScheduleKind::kExponential);
+        CHECK(c.schedule.peak_lr == p.phase2_lr);
+        CHECK(c.schedule.final_fraction == 0.1);
+        REQUIRE(c.data.sources.size() == 2);
+        CHECK(c.data.sources[0].weight == Approx(0.8));
+        CHECK_FALSE(c.init_from.empty());
+        // 500B tokens in phase 2.
+        CHECK(double(c.steps) * double(p.batch * p.context) == Approx(500e9).epsilon(1e-5));
+      }
+    }
+  }
+  CHECK_NOTHROW(granite::load_train_config(source_path("configs/train/tiny-pretrain.json")));
 }
