@@ -26,10 +26,15 @@ class CausalLMImpl : public torch::nn::Module {
   // The LM head's (V, C) weight: lm_head.weight, or the input embedding when tied (as HF ties them). No bias.
   virtual torch::Tensor lm_head_weight() = 0;
   const ModelConfig& config() const { return config_; }
+  // Recompute each decoder block's activations in backward instead of keeping them (training only; see
+  // granite/nn/activation_checkpoint.h).
+  void set_activation_checkpointing(bool on) { activation_checkpointing_ = on; }
+  bool activation_checkpointing() const { return activation_checkpointing_; }
 
  protected:
   explicit CausalLMImpl(ModelConfig cfg) : config_(std::move(cfg)) {}
   ModelConfig config_;
+  bool activation_checkpointing_ = false;
 };
 
 using CausalLM = std::shared_ptr<CausalLMImpl>;

@@ -60,6 +60,7 @@ class GPTBigCodeModelImpl : public torch::nn::Module {
   torch::nn::Embedding wte{nullptr}, wpe{nullptr};
   torch::nn::ModuleList h{nullptr};
   torch::nn::LayerNorm ln_f{nullptr};
+  bool checkpoint_blocks = false;  // set by GPTBigCodeForCausalLM from its activation_checkpointing()
 
  private:
   std::vector<GPTBigCodeBlock> blocks_;  // the same modules as `h`, typed

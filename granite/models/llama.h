@@ -57,6 +57,7 @@ class LlamaModelImpl : public torch::nn::Module {
   torch::nn::Embedding embed_tokens{nullptr};
   torch::nn::ModuleList layers{nullptr};
   RMSNorm norm{nullptr};
+  bool checkpoint_blocks = false;  // set by LlamaForCausalLM from its activation_checkpointing()
 
  private:
   std::vector<LlamaDecoderLayer> blocks_;  // the same modules as `layers`, typed (no casts in forward)

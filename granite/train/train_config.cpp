@@ -46,6 +46,7 @@ TrainConfig train_config_from_json(const Json& j, const std::string& where, cons
     GRANITE_CHECK(seed >= 0, where, ": train.seed must be >= 0, got ", seed);
     c.seed = uint64_t(seed);
     c.document_mask = tr.optional<bool>("document_mask", c.document_mask);
+    c.activation_checkpointing = tr.optional<bool>("activation_checkpointing", c.activation_checkpointing);
     c.device = tr.optional<std::string>("device", c.device);
     c.dtype = tr.optional<std::string>("dtype", c.dtype);
     c.log_every = tr.optional<int64_t>("log_every", c.log_every);
@@ -95,6 +96,7 @@ Json to_json(const TrainConfig& c) {
            {"alpha", c.alpha},
            {"seed", c.seed},
            {"document_mask", c.document_mask},
+           {"activation_checkpointing", c.activation_checkpointing},
            {"device", c.device},
            {"dtype", c.dtype},
            {"log_every", c.log_every},

@@ -6,7 +6,8 @@
 //    "tokenizer": "../../data/tokenizers/starcoder/tokenizer.json",
 //    "data": {...LoaderConfig...},  "eval_data": {...LoaderConfig...} (optional, held-out shards),
 //    "optimizer": {...OptimizerConfig...}, "schedule": {...ScheduleConfig...},
-//    "train": {"steps", "grad_accum", "alpha", "seed", "document_mask", "device", "dtype", "log_every",
+//    "train": {"steps", "grad_accum", "alpha", "seed", "document_mask", "activation_checkpointing", "device",
+//              "dtype", "log_every",
 //              "eval_every", "eval_batches", "max_skipped_steps", "peak_flops"},
 //    "checkpoint": {"save_every", "keep_last"},
 //    "output_dir": "runs/tiny"}
@@ -36,6 +37,7 @@ struct TrainConfig {
   double alpha = 0.5;          // CLM weight of the loss (1 = no FIM term)
   uint64_t seed = 42;          // model initialisation (the data has its own seed)
   bool document_mask = true;
+  bool activation_checkpointing = false;  // recompute each block's activations in backward (less memory)
   std::string device = "cpu";  // cpu | cuda | cuda:N
   std::string dtype = "float32";
   int64_t log_every = 1;

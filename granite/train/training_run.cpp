@@ -128,6 +128,7 @@ RunResult run_training(const TrainConfig& config, const RunOptions& options) {
     model = load_pretrained(config.init_from);
   }
   model->to(device);
+  model->set_activation_checkpointing(config.activation_checkpointing);
   auto optimizer = make_adamw(*model, config.optimizer, lr_at(0, config.schedule));
 
   int64_t step = 0, tokens = 0, skipped = 0, consecutive_skips = 0;
