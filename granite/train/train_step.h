@@ -1,6 +1,7 @@
 #pragma once
 // One optimizer step over the micro-batches of a global batch (the library owns the step, apps own the loop):
-//   1. count the objectives of the whole global batch (the loss normalisation; issue "distributed" all-reduces it),
+//   1. count the objectives of the whole global batch (the loss normalisation; with several ranks the counts are
+//      all-reduced first),
 //   2. per micro-batch: trunk forward (document mask optional) -> fused alpha-weighted loss -> backward (gradients
 //      accumulate, each micro-batch's loss already scaled as its share of the global mean),
 //   3. global gradient norm; a non-finite norm or loss skips the update (gradients dropped, counted by the caller),

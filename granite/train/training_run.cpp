@@ -141,7 +141,9 @@ RunResult run_training(const TrainConfig& config, const RunOptions& options) {
     step = r.required<int64_t>("step");
     tokens = r.required<int64_t>("tokens");
     skipped = r.required<int64_t>("skipped_steps");
-    loader_state = loader_state_from_json(*r.raw("loader"), where + ": loader");
+    const Json* loader_json = r.raw("loader");
+    GRANITE_CHECK(loader_json != nullptr, where, ": missing required key 'loader'");
+    loader_state = loader_state_from_json(*loader_json, where + ": loader");
     {
       at::Generator generator = at::detail::getDefaultCPUGenerator();
       std::lock_guard<std::mutex> lock(generator.mutex());
