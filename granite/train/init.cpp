@@ -1,6 +1,6 @@
 #include "granite/train/init.h"
 
-#include <cmath>
+#include "granite/models/factory.h"
 
 namespace granite {
 
@@ -17,23 +17,6 @@ bool is_residual_projection(const std::string& name) {
   return false;
 }
 
-void init_for_pretraining(CausalLMImpl& model) {
-  const ModelConfig& cfg = model.config();
-  const double std = cfg.initializer_range;
-  const double residual_std = std / std::sqrt(2.0 * double(cfg.num_hidden_layers));
-  torch::NoGradGuard no_grad;
-  for (auto& item : model.named_parameters()) {
-    const std::string& name = item.key();
-    torch::Tensor& p = item.value();
-    const bool norm = name.find("norm") != std::string::npos || name.find(".ln_") != std::string::npos;
-    if (ends_with(name, "bias")) {
-      p.zero_();
-    } else if (norm) {
-      p.fill_(1.0);
-    } else {
-      p.normal_(0.0, is_residual_projection(name) ? residual_std : std);
-    }
-  }
-}
+void init_for_pretraining(CausalLMImpl& model) { initialize_weights(model, is_residual_projection); }
 
 }  // namespace granite
