@@ -68,6 +68,13 @@ int64_t convert<int64_t>(const Json& v, const std::string& where, const std::str
   GRANITE_FAIL(where, ": key '", key, "' must be an integer, got ", json_preview(v));
 }
 template <>
+uint64_t convert<uint64_t>(const Json& v, const std::string& where, const std::string& key) {
+  // Seeds and other counts that cannot be negative: an integer >= 0 (as convert<int64_t> accepts it).
+  const int64_t value = convert<int64_t>(v, where, key);
+  GRANITE_CHECK(value >= 0, where, ": key '", key, "' must be >= 0, got ", value);
+  return uint64_t(value);
+}
+template <>
 double convert<double>(const Json& v, const std::string& where, const std::string& key) {
   GRANITE_CHECK(v.is_number(), where, ": key '", key, "' must be a number, got ", json_preview(v));
   return v.get<double>();
@@ -103,6 +110,7 @@ template double JsonReader::required<double>(const std::string&);
 template bool JsonReader::required<bool>(const std::string&);
 template std::string JsonReader::required<std::string>(const std::string&);
 template int64_t JsonReader::optional<int64_t>(const std::string&, const int64_t&);
+template uint64_t JsonReader::optional<uint64_t>(const std::string&, const uint64_t&);
 template double JsonReader::optional<double>(const std::string&, const double&);
 template bool JsonReader::optional<bool>(const std::string&, const bool&);
 template std::string JsonReader::optional<std::string>(const std::string&, const std::string&);

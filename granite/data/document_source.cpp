@@ -14,6 +14,7 @@
 #include "granite/core/check.h"
 #include "granite/core/json.h"
 #include "granite/core/list_directory.h"
+#include "granite/core/strings.h"
 
 // POSIX calls throughout rather than std::filesystem: explicit lstat/O_NOFOLLOW control over symbolic links,
 // byte-wise names with no path re-encoding, and no exposure to the broken std::filesystem symbols some LibTorch
@@ -25,11 +26,6 @@ namespace {
 
 constexpr size_t kBlockBytes = size_t(1) << 20;  // libarchive's read block and the JSONL line buffer
 constexpr size_t kGrowBytes = size_t(4) << 10;  // first buffer for a file of unknown size (doubles as it fills)
-
-bool ends_with(const std::string& s, const char* suffix) {
-  const size_t n = std::strlen(suffix);
-  return s.size() >= n && s.compare(s.size() - n, n, suffix) == 0;
-}
 
 // Archives are recognised by name only (never by sniffing content), so a file's role never depends on its bytes.
 bool is_archive_name(const std::string& path) {

@@ -80,9 +80,7 @@ LoaderConfig loader_config_from_json(const Json& j, const std::string& where) {
   }
   c.seq_len = r.optional<int64_t>("seq_len", c.seq_len);
   c.micro_batch = r.optional<int64_t>("micro_batch", c.micro_batch);
-  const int64_t seed = r.optional<int64_t>("seed", int64_t(c.seed));
-  GRANITE_CHECK(seed >= 0, where, ": seed must be >= 0, got ", seed);
-  c.seed = uint64_t(seed);
+  c.seed = r.optional<uint64_t>("seed", c.seed);
   c.shuffle = r.optional<bool>("shuffle", c.shuffle);
   c.fim.rate = r.optional<double>("fim_rate", c.fim.rate);
   c.fim.spm_rate = r.optional<double>("fim_spm_rate", c.fim.spm_rate);

@@ -10,6 +10,7 @@
 
 #include "granite/core/ascii.h"
 #include "granite/core/check.h"
+#include "granite/core/strings.h"
 #include "granite/data/filters.h"  // count_chars
 
 // Pattern-based PII redaction after BigCode's regex pipeline (bigcode-dataset/pii:
@@ -47,10 +48,6 @@ bool is_hex(unsigned char c) { return is_digit(c) || ((c | 0x20) >= 'a' && (c | 
 
 bool contains(std::string_view haystack, std::string_view needle) {
   return haystack.find(needle) != std::string_view::npos;
-}
-
-bool ends_with(std::string_view s, std::string_view suffix) {
-  return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
 }
 
 // Whether [begin, end) overlaps a span already replaced; `taken` is sorted and its spans are disjoint.

@@ -22,6 +22,7 @@
 
 #include "granite/core/atomic_file.h"
 #include "granite/core/check.h"
+#include "granite/core/file_status.h"
 #include "granite/core/format.h"
 #include "granite/core/list_directory.h"
 #include "granite/core/mapped_file.h"
@@ -47,11 +48,6 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 double seconds_since(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
-
-bool exists(const std::string& path) {
-  struct stat st {};
-  return ::stat(path.c_str(), &st) == 0;
-}
 
 std::string absolute_path(const std::string& path) {
   char buf[PATH_MAX];
@@ -128,7 +124,7 @@ struct Layout {
 // Refuses an output directory that holds something other than a granite-data run.
 void claim_output_directory(const Layout& layout, const Json& settings) {
   make_directory(layout.output);
-  if (exists(layout.settings())) {
+  if (path_exists(layout.settings())) {
     Json previous = read_json_file(layout.settings());
     GRANITE_CHECK(previous == settings, layout.output,
                   " holds an unfinished granite-data run with different settings (inputs, tokenizer or config; see ",
@@ -548,7 +544,7 @@ Json prepare_dataset(const PrepareOptions& options) {
   const PrepareConfig& config = options.config;
 
   // Fail on bad inputs before touching the output directory.
-  for (const std::string& input : options.inputs) GRANITE_CHECK(exists(input), "input does not exist: ", input);
+  for (const std::string& input : options.inputs) GRANITE_CHECK(path_exists(input), "input does not exist: ", input);
   // The tokenizer loads on its own thread while the language table and the MinHash parameters are prepared; its
   // errors still come before anything is written.
   std::future<std::unique_ptr<Tokenizer>> loading =
@@ -567,7 +563,7 @@ Json prepare_dataset(const PrepareOptions& options) {
                 {"tokenizer", absolute_path(options.tokenizer)},
                 {"vocab_size", tokenizer->vocab_size()},
                 {"config", to_json(config)}};
-  if (exists(layout.report())) {
+  if (path_exists(layout.report())) {
     Json report = read_json_file(layout.report());
     GRANITE_CHECK(report.value("settings", Json()) == settings, layout.output,
                   " holds a finished granite-data run with different settings; use a new --output directory");
@@ -583,7 +579,7 @@ Json prepare_dataset(const PrepareOptions& options) {
   // Stage 1: scan (or its result from an earlier run).
   ScanSummary scan;
   bool resumed = false;  // some stage's result comes from an earlier, interrupted run
-  if (exists(layout.scan_done())) {
+  if (path_exists(layout.scan_done())) {
     scan = read_json_file(layout.scan_done()).get<ScanSummary>();
     resumed = true;
   } else {
@@ -599,7 +595,7 @@ Json prepare_dataset(const PrepareOptions& options) {
   // Stage 2: near deduplication.
   std::vector<NearDuplicate> near;
   NearSummary near_summary;
-  if (exists(layout.near_done())) {
+  if (path_exists(layout.near_done())) {
     near_summary = read_json_file(layout.near_done()).get<NearSummary>();
     near = load_near_duplicates(layout);
     resumed = true;
@@ -626,7 +622,7 @@ Json prepare_dataset(const PrepareOptions& options) {
   for (size_t s = 0; s < plans.size(); ++s) {
     const std::string prefix = layout.shard(int64_t(s));
     Json stats;
-    if (exists(prefix + ".idx") && exists(prefix + ".json")) {
+    if (path_exists(prefix + ".idx") && path_exists(prefix + ".json")) {
       stats = read_json_file(prefix + ".json");
       ++resumed_shards;
     } else {

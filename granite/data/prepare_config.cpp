@@ -51,9 +51,7 @@ void read_dedup(JsonReader r, PrepareConfig& c) {
   m.shingle_size = checked_int(r.optional<int64_t>("shingle_size", m.shingle_size), w, "shingle_size", 1, 64);
   m.bands = checked_int(r.optional<int64_t>("bands", m.bands), w, "bands", 0, 4096);
   m.rows = checked_int(r.optional<int64_t>("rows", m.rows), w, "rows", 0, 4096);
-  const int64_t seed = r.optional<int64_t>("seed", int64_t(m.seed));
-  GRANITE_CHECK(seed >= 0, w, ": seed must be >= 0, got ", seed);
-  m.seed = uint64_t(seed);
+  m.seed = r.optional<uint64_t>("seed", m.seed);
   r.finish();
   GRANITE_CHECK(m.threshold > 0 && m.threshold < 1, w, ": threshold must be in (0, 1), got ", m.threshold);
   GRANITE_CHECK((m.bands == 0) == (m.rows == 0), w, ": bands and rows are set together (or both 0), got bands ",

@@ -1,33 +1,20 @@
 #include "granite/data/token_stream.h"
 
-#include <sys/stat.h>
-
 #include <algorithm>
 
 #include "granite/core/check.h"
+#include "granite/core/file_status.h"
 #include "granite/core/list_directory.h"
 #include "granite/core/rng.h"
+#include "granite/core/strings.h"
 
 namespace granite {
-
-namespace {
-
-bool is_directory(const std::string& path) {
-  struct stat st {};
-  return ::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
-}
-
-bool ends_with(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
-
-}  // namespace
 
 std::vector<std::string> shard_prefixes(const std::string& path) {
   std::vector<std::string> prefixes;
   if (is_directory(path)) {
     for (const std::string& name : list_directory(path)) {
-      if (name.rfind("shard-", 0) == 0 && ends_with(name, ".idx"))
+      if (starts_with(name, "shard-") && ends_with(name, ".idx"))
         prefixes.push_back(path + "/" + name.substr(0, name.size() - 4));
     }
     GRANITE_CHECK(!prefixes.empty(), path, ": no token shards (shard-*.idx) in this directory; prepare it with "

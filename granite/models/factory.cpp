@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "granite/core/check.h"
+#include "granite/core/strings.h"
 #include "granite/models/gpt_bigcode.h"
 #include "granite/models/llama.h"
 
@@ -16,10 +17,6 @@ void initialize_weights(CausalLMImpl& model, const std::function<bool(const std:
   const ModelConfig& cfg = model.config();
   const double std = cfg.initializer_range;
   const double residual_std = std / std::sqrt(2.0 * double(cfg.num_hidden_layers));
-  auto ends_with = [](const std::string& s, const char* suffix) {
-    const size_t n = std::char_traits<char>::length(suffix);
-    return s.size() >= n && s.compare(s.size() - n, n, suffix) == 0;
-  };
   torch::NoGradGuard no_grad;
   for (auto& item : model.named_parameters()) {
     const std::string& name = item.key();

@@ -12,8 +12,10 @@
 #include "granite/config/hf_config.h"
 #include "granite/core/atomic_file.h"
 #include "granite/core/check.h"
+#include "granite/core/file_status.h"
 #include "granite/core/list_directory.h"
 #include "granite/core/remove_tree.h"
+#include "granite/core/strings.h"
 #include "granite/io/pretrained.h"
 
 namespace granite {
@@ -21,11 +23,6 @@ namespace granite {
 namespace {
 
 constexpr const char* kComplete = "COMPLETE";
-
-bool exists(const std::string& path) {
-  struct stat st {};
-  return ::stat(path.c_str(), &st) == 0;
-}
 
 void fsync_path(const std::string& path) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
@@ -46,10 +43,10 @@ void make_dirs(const std::string& path) {
 // The steps of the complete checkpoints under `root`, ascending.
 std::vector<int64_t> complete_steps(const std::string& root) {
   std::vector<int64_t> steps;
-  if (!exists(root)) return steps;
+  if (!path_exists(root)) return steps;
   for (const std::string& name : list_directory(root)) {
-    if (name.size() != 13 || name.rfind("step-", 0) != 0) continue;
-    if (!exists(root + "/" + name + "/" + kComplete)) continue;
+    if (name.size() != 13 || !starts_with(name, "step-")) continue;
+    if (!path_exists(root + "/" + name + "/" + kComplete)) continue;
     steps.push_back(std::stoll(name.substr(5)));
   }
   std::sort(steps.begin(), steps.end());
@@ -71,7 +68,7 @@ std::string save_checkpoint(const std::string& output_dir, int64_t step, const C
   make_dirs(root);
   const std::string final_dir = checkpoint_dir(output_dir, step);
   const std::string tmp = final_dir + ".tmp-" + std::to_string(::getpid());
-  if (exists(tmp)) remove_tree(tmp);
+  if (path_exists(tmp)) remove_tree(tmp);
   // The model directory (save_pretrained writes its files atomically into `tmp`).
   SaveOptions save;
   save.copy_files = files.copy;
@@ -85,7 +82,7 @@ std::string save_checkpoint(const std::string& output_dir, int64_t step, const C
   write_file_atomic(tmp + "/training_state.json", training_state.dump(2) + "\n");
   write_file_atomic(tmp + "/" + kComplete, std::to_string(step) + "\n");
   fsync_path(tmp);
-  if (exists(final_dir)) remove_tree(final_dir);  // an incomplete one from a crash, or a re-save of the same step
+  if (path_exists(final_dir)) remove_tree(final_dir);  // an incomplete one from a crash, or a re-save of the same step
   GRANITE_CHECK(::rename(tmp.c_str(), final_dir.c_str()) == 0, "cannot rename ", tmp, " to ", final_dir, ": ",
                 std::strerror(errno));
   fsync_directory(root);
@@ -102,7 +99,7 @@ std::optional<std::string> latest_checkpoint(const std::string& output_dir) {
 }
 
 Json load_checkpoint(const std::string& dir, CausalLMImpl& model, torch::optim::Optimizer& optimizer) {
-  GRANITE_CHECK(exists(dir + "/" + kComplete), dir, " is not a complete checkpoint (no ", kComplete, " marker)");
+  GRANITE_CHECK(path_exists(dir + "/" + kComplete), dir, " is not a complete checkpoint (no ", kComplete, " marker)");
   const ModelConfig saved = model_config_from_hf(read_json_file(dir + "/config.json"), dir + "/config.json");
   const Json mine = to_json(model.config()), theirs = to_json(saved);
   GRANITE_CHECK(mine == theirs, dir, " holds a checkpoint of a different model config:\n  checkpoint: ", theirs.dump(),

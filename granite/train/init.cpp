@@ -1,15 +1,9 @@
 #include "granite/train/init.h"
 
+#include "granite/core/strings.h"
 #include "granite/models/factory.h"
 
 namespace granite {
-
-namespace {
-bool ends_with(const std::string& s, const char* suffix) {
-  const size_t n = std::char_traits<char>::length(suffix);
-  return s.size() >= n && s.compare(s.size() - n, n, suffix) == 0;
-}
-}  // namespace
 
 bool is_residual_projection(const std::string& name) {
   for (const char* suffix : {"self_attn.o_proj.weight", "mlp.down_proj.weight", "attn.c_proj.weight", "mlp.c_proj.weight"})

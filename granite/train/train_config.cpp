@@ -42,9 +42,7 @@ TrainConfig train_config_from_json(const Json& j, const std::string& where, cons
     c.steps = tr.optional<int64_t>("steps", c.steps);
     c.grad_accum = tr.optional<int64_t>("grad_accum", c.grad_accum);
     c.alpha = tr.optional<double>("alpha", c.alpha);
-    const int64_t seed = tr.optional<int64_t>("seed", int64_t(c.seed));
-    GRANITE_CHECK(seed >= 0, where, ": train.seed must be >= 0, got ", seed);
-    c.seed = uint64_t(seed);
+    c.seed = tr.optional<uint64_t>("seed", c.seed);
     c.document_mask = tr.optional<bool>("document_mask", c.document_mask);
     c.activation_checkpointing = tr.optional<bool>("activation_checkpointing", c.activation_checkpointing);
     c.device = tr.optional<std::string>("device", c.device);

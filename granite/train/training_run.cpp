@@ -13,6 +13,7 @@
 #include "granite/core/atomic_file.h"
 #include "granite/core/check.h"
 #include "granite/core/dtype.h"
+#include "granite/core/file_status.h"
 #include "granite/core/progress.h"
 #include "granite/io/pretrained.h"
 #include "granite/models/factory.h"
@@ -49,8 +50,6 @@ class StopSignals {
   struct sigaction old_term_ {}, old_int_ {};
 };
 
-bool file_exists(const std::string& path) { return ::access(path.c_str(), F_OK) == 0; }
-
 std::string to_hex(const torch::Tensor& bytes) {
   static const char* digits = "0123456789abcdef";
   auto t = bytes.contiguous();
@@ -75,7 +74,7 @@ torch::Tensor from_hex(const std::string& hex, const std::string& where) {
 
 // metrics.jsonl keeps only the lines of steps <= `step` (a resumed run then appends what the interrupted one lost).
 void cut_metrics(const std::string& path, int64_t step) {
-  if (!file_exists(path)) return;
+  if (!path_exists(path)) return;
   std::ifstream in(path);
   std::string line, kept;
   while (std::getline(in, line)) {
@@ -91,7 +90,7 @@ std::vector<std::string> tokenizer_files(const std::string& tokenizer) {
   const size_t slash = tokenizer.rfind('/');
   const std::string config = (slash == std::string::npos ? std::string(".") : tokenizer.substr(0, slash)) +
                              "/tokenizer_config.json";
-  if (file_exists(config)) files.push_back(config);
+  if (path_exists(config)) files.push_back(config);
   return files;
 }
 
