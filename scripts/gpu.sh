@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Build and test on the GPU machine (Ubuntu 24.04, CUDA, PyTorch 2.x wheel, no internet):
 #   bash scripts/gpu.sh [steps...]        steps: test (default), interop, tokenizer-fixtures, bench-tokenizer,
-#                                         bench-data, bench-loader
+#                                         bench-data, bench-loader, bench-train, hf-baseline, build (only)
 # Needs .deps/ from scripts/fetch_gpu_deps.sh (run on a Debian 12 machine with network, then carried along).
 # The .debs are unpacked into $GRANITE_DEPS_PREFIX (default /opt/deps); LibTorch is the one inside the python3 wheel.
 # Logs go to $OUT when it is set (else build-gpu/).
@@ -12,8 +12,8 @@ steps=("$@")
 [[ ${#steps[@]} -gt 0 ]] || steps=(test)
 for s in "${steps[@]}"; do
   case "$s" in
-    test | interop | tokenizer-fixtures | bench-tokenizer | bench-data | bench-loader) ;;
-    *) echo "gpu.sh: unknown step '$s' (known: test, interop, tokenizer-fixtures, bench-tokenizer, bench-data, bench-loader)" >&2; exit 2 ;;
+    build | test | interop | tokenizer-fixtures | bench-tokenizer | bench-data | bench-loader | bench-train | hf-baseline) ;;
+    *) echo "gpu.sh: unknown step '$s' (known: build, test, interop, tokenizer-fixtures, bench-tokenizer, bench-data, bench-loader, bench-train, hf-baseline)" >&2; exit 2 ;;
   esac
 done
 
@@ -68,9 +68,20 @@ cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release \
   ${CUDACXX:+-DCMAKE_CUDA_COMPILER="$CUDACXX"} 2>&1 | tee "$logs/configure.log"
 cmake --build "$build" -j16 2>&1 | tee "$logs/build.log"
 
+# Real code for the benchmarks: this machine's Python standard library through granite-data prepare, once.
+prepare_stdlib_code() {
+  local data="$build/bench_loader_data"
+  if [[ ! -f "$data/report.json" ]]; then
+    "$build/apps/granite-data" prepare --quiet --output "$data" --tokenizer data/tokenizers/starcoder/tokenizer.json \
+      --input "$(python3 -c 'import sysconfig; print(sysconfig.get_paths()["stdlib"])')" >&2
+  fi
+  echo "$data"
+}
+
 failed=()
 for s in "${steps[@]}"; do
   case "$s" in
+    build) ;;  # done above
     test)
       section "Tests (ctest, [cuda] tests included on this CUDA build)"
       if ctest --test-dir "$build" --output-on-failure -j4 --timeout 600 2>&1 | tee "$logs/ctest.log"; then :; else
@@ -108,16 +119,24 @@ for s in "${steps[@]}"; do
       ;;
     bench-loader)
       section "Loader benchmark: packed loader + FIM collator on one worker vs the Megatron-style Python equivalent"
-      data="$build/bench_loader_data"
-      if [[ ! -f "$data/report.json" ]]; then
-        "$build/apps/granite-data" prepare --quiet --output "$data" --tokenizer data/tokenizers/starcoder/tokenizer.json \
-          --input "$(python3 -c 'import sysconfig; print(sysconfig.get_paths()["stdlib"])')"
-      fi
+      data=$(prepare_stdlib_code)
       tok=data/tokenizers/starcoder/tokenizer.json
       "$build/benchmarks/bench_loader" "$tok" "$data" 2048 8 50000000 | tee "$logs/bench_loader.jsonl" \
         || failed+=(bench-loader)
       python3 benchmarks/loader_python_baseline.py "$tok" "$data" 2048 8 1000000 | tee -a "$logs/bench_loader.jsonl" \
         || failed+=(bench-loader)
+      ;;
+    bench-train)
+      section "Training benchmark: granite-pretrain, Granite-3B-Code config, random init, real code, one GPU"
+      data=$(prepare_stdlib_code)
+      nvidia-smi --query-gpu=name,memory.total,power.limit --format=csv | tee "$logs/bench_train_gpu.txt"
+      python3 benchmarks/bench_train.py "$build" "$data" "$logs/bench_train" "${BENCH_TRAIN_STEPS:-300}" \
+        | tee "$logs/bench_train.jsonl" || failed+=(bench-train)
+      ;;
+    hf-baseline)
+      section "HF transformers baseline (benchmarks/hf_baseline_train_decode.py): train step, decode, prefill"
+      (cd "$logs" && OUT="$PWD" python3 "$OLDPWD/benchmarks/hf_baseline_train_decode.py") 2>&1 \
+        | tee "$logs/hf_baseline.log" || failed+=(hf-baseline)
       ;;
     interop)
       section "HF interop (tests/fixtures/check_hf_interop.py)"

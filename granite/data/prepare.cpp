@@ -55,15 +55,6 @@ std::string absolute_path(const std::string& path) {
   return path;
 }
 
-void make_directory(const std::string& path) {
-  if (::mkdir(path.c_str(), 0755) == 0 || errno == EEXIST) {
-    struct stat st {};
-    GRANITE_CHECK(::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode), path, " exists and is not a directory");
-    return;
-  }
-  GRANITE_FAIL("cannot create directory ", path, ": ", std::strerror(errno));
-}
-
 // One JSON line. File names need not be UTF-8 (a Latin-1 name in an old repository): their invalid bytes become
 // U+FFFD here rather than failing the run.
 std::string jsonl_line(const Json& j) { return j.dump(-1, ' ', false, Json::error_handler_t::replace) + "\n"; }
@@ -123,7 +114,7 @@ struct Layout {
 
 // Refuses an output directory that holds something other than a granite-data run.
 void claim_output_directory(const Layout& layout, const Json& settings) {
-  make_directory(layout.output);
+  make_directories(layout.output);
   if (path_exists(layout.settings())) {
     Json previous = read_json_file(layout.settings());
     GRANITE_CHECK(previous == settings, layout.output,
@@ -140,7 +131,7 @@ void claim_output_directory(const Layout& layout, const Json& settings) {
   for (const std::string& name : names)
     GRANITE_CHECK(name == ".work", "output directory ", layout.output, " is not empty (it has ", name,
                   ") and is not an unfinished granite-data run; refusing to write into it");
-  make_directory(layout.work);
+  make_directories(layout.work);
   write_file_atomic(layout.settings(), settings.dump(2) + "\n");
 }
 

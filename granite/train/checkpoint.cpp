@@ -7,7 +7,6 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <torch/serialize.h>
 
 #include "granite/config/hf_config.h"
 #include "granite/core/atomic_file.h"
@@ -17,12 +16,14 @@
 #include "granite/core/remove_tree.h"
 #include "granite/core/strings.h"
 #include "granite/io/pretrained.h"
+#include "granite/io/safetensors.h"
 
 namespace granite {
 
 namespace {
 
 constexpr const char* kComplete = "COMPLETE";
+constexpr const char* kOptimizerFile = "optimizer.safetensors";
 
 void fsync_path(const std::string& path) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
@@ -31,13 +32,6 @@ void fsync_path(const std::string& path) {
   const int err = errno;
   ::close(fd);
   GRANITE_CHECK(rc == 0, "cannot sync ", path, ": ", std::strerror(err));
-}
-
-void make_dirs(const std::string& path) {
-  size_t pos = 0;
-  while ((pos = path.find('/', pos + 1)) != std::string::npos) ::mkdir(path.substr(0, pos).c_str(), 0755);
-  GRANITE_CHECK(::mkdir(path.c_str(), 0755) == 0 || errno == EEXIST, "cannot create ", path, ": ",
-                std::strerror(errno));
 }
 
 // The steps of the complete checkpoints under `root`, ascending.
@@ -62,10 +56,10 @@ std::string checkpoint_dir(const std::string& output_dir, int64_t step) {
 }
 
 std::string save_checkpoint(const std::string& output_dir, int64_t step, const CausalLMImpl& model,
-                            torch::optim::Optimizer& optimizer, const Json& training_state,
+                            const AdamW& optimizer, const Json& training_state,
                             const CheckpointFiles& files, int64_t keep_last) {
   const std::string root = output_dir + "/checkpoints";
-  make_dirs(root);
+  make_directories(root);
   const std::string final_dir = checkpoint_dir(output_dir, step);
   const std::string tmp = final_dir + ".tmp-" + std::to_string(::getpid());
   if (path_exists(tmp)) remove_tree(tmp);
@@ -73,12 +67,8 @@ std::string save_checkpoint(const std::string& output_dir, int64_t step, const C
   SaveOptions save;
   save.copy_files = files.copy;
   save_pretrained(model, tmp, save);
-  {  // The optimizer state, serialised, then synced.
-    torch::serialize::OutputArchive archive;
-    optimizer.save(archive);
-    archive.save_to(tmp + "/optimizer.pt");
-    fsync_path(tmp + "/optimizer.pt");
-  }
+  save_safetensors(tmp + "/" + kOptimizerFile, optimizer.state_tensors(),
+                   {{"format", "granite.adamw"}, {"step", std::to_string(optimizer.steps())}});
   write_file_atomic(tmp + "/training_state.json", training_state.dump(2) + "\n");
   write_file_atomic(tmp + "/" + kComplete, std::to_string(step) + "\n");
   fsync_path(tmp);
@@ -98,21 +88,50 @@ std::optional<std::string> latest_checkpoint(const std::string& output_dir) {
   return checkpoint_dir(output_dir, steps.back());
 }
 
-Json load_checkpoint(const std::string& dir, CausalLMImpl& model, torch::optim::Optimizer& optimizer) {
+Json load_checkpoint(const std::string& dir, CausalLMImpl& model, AdamW& optimizer) {
   GRANITE_CHECK(path_exists(dir + "/" + kComplete), dir, " is not a complete checkpoint (no ", kComplete, " marker)");
   const ModelConfig saved = model_config_from_hf(read_json_file(dir + "/config.json"), dir + "/config.json");
-  const Json mine = to_json(model.config()), theirs = to_json(saved);
+  Json mine = to_json(model.config()), theirs = to_json(saved);
+  mine.erase("torch_dtype");  // the weights' dtype follows the run's precision policy, checked with the state below
+  theirs.erase("torch_dtype");
   GRANITE_CHECK(mine == theirs, dir, " holds a checkpoint of a different model config:\n  checkpoint: ", theirs.dump(),
                 "\n  this run:   ", mine.dump());
   load_weights(model, dir);
-  torch::serialize::InputArchive archive;
+  const std::string path = dir + "/" + kOptimizerFile;
+  auto file = SafetensorsFile::open(path);
+  const auto& meta = file->metadata();
+  const auto format = meta.find("format"), step = meta.find("step");
+  GRANITE_CHECK(format != meta.end() && format->second == "granite.adamw" && step != meta.end(), path,
+                ": not a granite AdamW state (metadata needs format \"granite.adamw\" and a step)");
+  int64_t steps = -1;
   try {
-    archive.load_from(dir + "/optimizer.pt");
-    optimizer.load(archive);
-  } catch (const c10::Error& e) {
-    GRANITE_FAIL(dir, "/optimizer.pt: cannot load the optimizer state: ", e.what_without_backtrace());
+    steps = std::stoll(step->second);
+  } catch (const std::exception&) {
+    GRANITE_FAIL(path, ": metadata step \"", step->second, "\" is not an integer");
   }
+  std::map<std::string, torch::Tensor> tensors;  // zero-copy views of the mapped file
+  for (const std::string& key : file->keys()) tensors.emplace(key, file->tensor(key));
+  optimizer.load_state(tensors, steps, path);
   return read_json_file(dir + "/training_state.json");
+}
+
+bool load_master_weights(const std::string& dir, ParameterBuffers& params) {
+  const std::string path = dir + "/" + kOptimizerFile;
+  if (!path_exists(path)) return false;
+  auto file = SafetensorsFile::open(path);
+  for (const ParameterGroup& g : params.groups())
+    for (const ParameterSlot& s : g.slots)
+      if (!file->contains("master." + s.name)) return false;
+  torch::NoGradGuard no_grad;
+  for (ParameterGroup& g : params.groups())
+    for (const ParameterSlot& s : g.slots) {
+      const torch::Tensor t = file->tensor("master." + s.name);
+      GRANITE_CHECK(t.sizes() == torch::IntArrayRef(s.shape), path, ": master.", s.name, " has shape ", t.sizes(),
+                    ", the model needs ", torch::IntArrayRef(s.shape));
+      g.view(g.master, s).copy_(t);
+    }
+  params.sync_model();
+  return true;
 }
 
 }  // namespace granite

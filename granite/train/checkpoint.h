@@ -2,13 +2,14 @@
 // Training checkpoints. Each is a directory <output_dir>/checkpoints/step-NNNNNNNN that is directly a Hugging Face
 // model directory (config.json + model.safetensors, tokenizer.json beside them: granite-generate and transformers
 // load it as is) plus what resuming needs:
-//   optimizer.pt          the AdamW state (torch::serialize archive), matched to the parameters by order
+//   optimizer.safetensors the AdamW state by parameter name (exp_avg.<name>, exp_avg_sq.<name>, and master.<name>
+//                         -- the fp32 master weights -- with mixed precision), the step count in the metadata;
+//                         readable from Python, and independent of how parameters are grouped or sharded
 //   training_state.json   step, token count, data-loader state, RNG state, the run's config, counters
 //   COMPLETE              written last: a directory without it is not a checkpoint
 // Writing: everything goes into a temporary sibling directory, each file fsync'ed, COMPLETE last, then one rename()
 // and an fsync of the parent -- a crash at any point leaves either the previous checkpoints alone or a new complete
 // one. Older checkpoints beyond keep_last are removed only after the new one is in place.
-#include <torch/optim/optimizer.h>
 
 #include <optional>
 #include <string>
@@ -16,6 +17,7 @@
 
 #include "granite/core/json.h"
 #include "granite/models/causal_lm.h"
+#include "granite/train/adamw.h"
 
 namespace granite {
 
@@ -27,14 +29,19 @@ struct CheckpointFiles {
 
 // Returns the checkpoint's directory.
 std::string save_checkpoint(const std::string& output_dir, int64_t step, const CausalLMImpl& model,
-                            torch::optim::Optimizer& optimizer, const Json& training_state,
+                            const AdamW& optimizer, const Json& training_state,
                             const CheckpointFiles& files, int64_t keep_last);
 
 // The complete checkpoint with the highest step under <output_dir>/checkpoints, if any.
 std::optional<std::string> latest_checkpoint(const std::string& output_dir);
 
 // Loads weights and optimizer state into an already built model/optimizer of the same config (a checkpoint of a
-// different model config, or a missing/corrupt file, is an error naming it); returns training_state.json.
-Json load_checkpoint(const std::string& dir, CausalLMImpl& model, torch::optim::Optimizer& optimizer);
+// different model config or precision policy, or a missing/corrupt file, is an error naming it); returns
+// training_state.json.
+Json load_checkpoint(const std::string& dir, CausalLMImpl& model, AdamW& optimizer);
+
+// Starting a new run from a checkpoint (phase 2 from phase 1): its fp32 master weights, when it has them (a
+// mixed-precision run saved bf16 model weights), replace the model directory's rounded ones. Returns whether it did.
+bool load_master_weights(const std::string& dir, ParameterBuffers& params);
 
 }  // namespace granite

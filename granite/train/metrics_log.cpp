@@ -16,6 +16,7 @@
 #include <sstream>
 
 #include "granite/core/check.h"
+#include "granite/core/file_status.h"
 #include "granite/core/json.h"
 
 namespace granite {
@@ -23,13 +24,6 @@ namespace granite {
 namespace {
 
 std::string errno_text(int error) { return std::strerror(error); }
-
-void make_directories(const std::string& dir) {
-  std::error_code ec;
-  std::filesystem::create_directories(dir, ec);
-  GRANITE_CHECK(!ec, dir, ": cannot create directory: ", ec.message());
-  GRANITE_CHECK(std::filesystem::is_directory(dir, ec), dir, ": cannot create directory: not a directory");
-}
 
 // Appends `bytes` whole. On failure, cuts the file back to `size` (best effort; a device such as /dev/full has no
 // size to cut) and throws naming `path`. `size` tracks the end of the file.

@@ -14,6 +14,7 @@ OptimizerConfig optimizer_config_from_json(const Json& j, const std::string& whe
   c.grad_clip = r.optional<double>("grad_clip", c.grad_clip);
   c.decay_embeddings = r.optional<bool>("decay_embeddings", c.decay_embeddings);
   c.decay_1d = r.optional<bool>("decay_1d", c.decay_1d);
+  c.fused = r.optional<bool>("fused", c.fused);
   r.finish();
   GRANITE_CHECK(c.beta1 >= 0 && c.beta1 < 1, where, ": beta1 must be in [0, 1), got ", c.beta1);
   GRANITE_CHECK(c.beta2 >= 0 && c.beta2 < 1, where, ": beta2 must be in [0, 1), got ", c.beta2);
@@ -26,7 +27,7 @@ OptimizerConfig optimizer_config_from_json(const Json& j, const std::string& whe
 Json to_json(const OptimizerConfig& c) {
   return {{"beta1", c.beta1},         {"beta2", c.beta2},       {"eps", c.eps},
           {"weight_decay", c.weight_decay}, {"grad_clip", c.grad_clip}, {"decay_embeddings", c.decay_embeddings},
-          {"decay_1d", c.decay_1d}};
+          {"decay_1d", c.decay_1d}, {"fused", c.fused}};
 }
 
 bool decays(const std::string& name, const torch::Tensor& p, const OptimizerConfig& c) {
@@ -35,26 +36,6 @@ bool decays(const std::string& name, const torch::Tensor& p, const OptimizerConf
   if (embedding) return c.decay_embeddings;
   if (p.dim() < 2) return c.decay_1d;
   return true;
-}
-
-std::unique_ptr<torch::optim::AdamW> make_adamw(CausalLMImpl& model, const OptimizerConfig& c, double lr) {
-  std::vector<torch::Tensor> decayed, plain;
-  for (const auto& item : model.named_parameters()) {
-    if (!item.value().requires_grad()) continue;
-    (decays(item.key(), item.value(), c) ? decayed : plain).push_back(item.value());
-  }
-  auto options = [&](double wd) {
-    return std::make_unique<torch::optim::AdamWOptions>(
-        torch::optim::AdamWOptions(lr).betas({c.beta1, c.beta2}).eps(c.eps).weight_decay(wd));
-  };
-  std::vector<torch::optim::OptimizerParamGroup> groups;
-  groups.emplace_back(decayed, options(c.weight_decay));
-  groups.emplace_back(plain, options(0.0));
-  return std::make_unique<torch::optim::AdamW>(groups, torch::optim::AdamWOptions(lr));
-}
-
-void set_learning_rate(torch::optim::Optimizer& optimizer, double lr) {
-  for (auto& group : optimizer.param_groups()) static_cast<torch::optim::AdamWOptions&>(group.options()).lr(lr);
 }
 
 }  // namespace granite

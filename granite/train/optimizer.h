@@ -1,16 +1,15 @@
 #pragma once
-// AdamW with the Granite Code settings (granite-facts.md: beta1 0.9, beta2 0.95, weight decay 0.1; eps unstated in the
-// paper, Megatron's 1e-8 here) and two parameter groups: weight decay on the matrices of the linear layers only.
+// The optimizer settings: AdamW (granite/train/adamw.h) with the Granite Code settings (granite-facts.md: beta1 0.9,
+// beta2 0.95, weight decay 0.1; eps unstated in the paper, Megatron's 1e-8 here) and two parameter groups
+// (granite/train/parameter_buffers.h): weight decay on the matrices of the linear layers only.
 // Biases, norm weights (every 1-D parameter) and the embeddings (token and position tables; the tied LM head is the
 // token table) are not decayed unless configured -- the usual GPT practice (nanoGPT, Megatron's no_wd for biases and
 // norms), since decaying them pulls scales and rare-token rows toward zero for no regularisation benefit.
-#include <torch/optim/adamw.h>
+#include <torch/types.h>
 
-#include <memory>
 #include <string>
 
 #include "granite/core/json.h"
-#include "granite/models/causal_lm.h"
 
 namespace granite {
 
@@ -20,16 +19,12 @@ struct OptimizerConfig {
   double grad_clip = 1.0;           // global L2 norm; 0 = no clipping
   bool decay_embeddings = false;    // also decay the token / position embeddings
   bool decay_1d = false;            // also decay biases and norm weights
+  bool fused = true;                // PyTorch's fused CUDA kernel where there is one (CUDA, LibTorch >= 2.0)
 };
 OptimizerConfig optimizer_config_from_json(const Json& j, const std::string& where);
 Json to_json(const OptimizerConfig& config);
 
 // True for the parameters that get weight decay (by HF name and shape, see above).
 bool decays(const std::string& name, const torch::Tensor& parameter, const OptimizerConfig& config);
-
-// Group 0: decayed, group 1: not; parameters in model.named_parameters() order (what a checkpoint's optimizer state
-// is matched against).
-std::unique_ptr<torch::optim::AdamW> make_adamw(CausalLMImpl& model, const OptimizerConfig& config, double lr);
-void set_learning_rate(torch::optim::Optimizer& optimizer, double lr);
 
 }  // namespace granite

@@ -47,6 +47,7 @@ TrainConfig train_config_from_json(const Json& j, const std::string& where, cons
     c.activation_checkpointing = tr.optional<bool>("activation_checkpointing", c.activation_checkpointing);
     c.device = tr.optional<std::string>("device", c.device);
     c.dtype = tr.optional<std::string>("dtype", c.dtype);
+    c.master_dtype = tr.optional<std::string>("master_dtype", c.master_dtype);
     c.log_every = tr.optional<int64_t>("log_every", c.log_every);
     c.eval_every = tr.optional<int64_t>("eval_every", c.eval_every);
     c.eval_batches = tr.optional<int64_t>("eval_batches", c.eval_batches);
@@ -58,6 +59,7 @@ TrainConfig train_config_from_json(const Json& j, const std::string& where, cons
     JsonReader kr(*k, where + ": checkpoint");
     c.save_every = kr.optional<int64_t>("save_every", c.save_every);
     c.keep_last = kr.optional<int64_t>("keep_last", c.keep_last);
+    c.save_at_end = kr.optional<bool>("at_end", c.save_at_end);
     kr.finish();
   }
   c.output_dir = resolve(r.optional<std::string>("output_dir", c.output_dir), base);
@@ -72,7 +74,9 @@ TrainConfig train_config_from_json(const Json& j, const std::string& where, cons
   GRANITE_CHECK(c.save_every >= 0 && c.keep_last >= 1, where,
                 ": checkpoint.save_every must be >= 0 and keep_last >= 1");
   GRANITE_CHECK(c.dtype == "float32" || c.dtype == "bfloat16", where, ": train.dtype \"", c.dtype,
-                "\" is not supported (float32, bfloat16)");
+                "\" is not supported (float32, bfloat16; float16 would need loss scaling)");
+  GRANITE_CHECK(c.master_dtype == "float32" || c.master_dtype == c.dtype, where, ": train.master_dtype \"",
+                c.master_dtype, "\" must be float32 or the compute dtype \"", c.dtype, "\"");
   return c;
 }
 
@@ -97,12 +101,13 @@ Json to_json(const TrainConfig& c) {
            {"activation_checkpointing", c.activation_checkpointing},
            {"device", c.device},
            {"dtype", c.dtype},
+           {"master_dtype", c.master_dtype},
            {"log_every", c.log_every},
            {"eval_every", c.eval_every},
            {"eval_batches", c.eval_batches},
            {"max_skipped_steps", c.max_skipped_steps},
            {"peak_flops", c.peak_flops}}},
-         {"checkpoint", {{"save_every", c.save_every}, {"keep_last", c.keep_last}}},
+         {"checkpoint", {{"save_every", c.save_every}, {"keep_last", c.keep_last}, {"at_end", c.save_at_end}}},
          {"output_dir", c.output_dir}};
   if (!c.model_config.empty()) j["model"] = c.model_config;
   if (!c.init_from.empty()) j["init_from"] = c.init_from;

@@ -7,9 +7,9 @@
 //    "data": {...LoaderConfig...},  "eval_data": {...LoaderConfig...} (optional, held-out shards),
 //    "optimizer": {...OptimizerConfig...}, "schedule": {...ScheduleConfig...},
 //    "train": {"steps", "grad_accum", "alpha", "seed", "document_mask", "activation_checkpointing", "device",
-//              "dtype", "log_every",
+//              "dtype", "master_dtype", "log_every",
 //              "eval_every", "eval_batches", "max_skipped_steps", "peak_flops"},
-//    "checkpoint": {"save_every", "keep_last"},
+//    "checkpoint": {"save_every", "keep_last", "at_end"},
 //    "output_dir": "runs/tiny"}
 // Relative paths are resolved against the directory of the config file (so a config works from any directory).
 // --set key.sub=value overrides (apply_override) go into the JSON before it is read.
@@ -36,10 +36,13 @@ struct TrainConfig {
   int64_t grad_accum = 1;      // micro-batches per step (per rank)
   double alpha = 0.5;          // CLM weight of the loss (1 = no FIM term)
   uint64_t seed = 42;          // model initialisation (the data has its own seed)
-  bool document_mask = true;
+  bool document_mask = true;   // attention and positions per packed document (false: plain causal rows, faster)
   bool activation_checkpointing = false;  // recompute each block's activations in backward (less memory)
   std::string device = "cpu";  // cpu | cuda | cuda:N
+  // Precision policy: parameters, activations and their gradients in `dtype` (float32 | bfloat16); master weights,
+  // accumulated gradients and AdamW moments in `master_dtype` (float32, or the same as dtype: pure bf16 training).
   std::string dtype = "float32";
+  std::string master_dtype = "float32";
   int64_t log_every = 1;
   int64_t eval_every = 0;      // 0 = no validation
   int64_t eval_batches = 4;
@@ -47,6 +50,7 @@ struct TrainConfig {
   double peak_flops = 0;       // per device, for MFU; 0 = 989e12 on CUDA (H100 bf16 dense), none on CPU
   int64_t save_every = 100;    // 0 = only at the end
   int64_t keep_last = 3;
+  bool save_at_end = true;     // false: no checkpoint when the last step is reached (benchmarks)
   std::string output_dir = "runs/default";
 };
 

@@ -1,11 +1,8 @@
 #include "granite/train/train_step.h"
 
-#include <torch/nn/utils/clip_grad.h>
-
 #include <cmath>
 
 #include "granite/core/check.h"
-#include "granite/train/optimizer.h"
 
 namespace granite {
 
@@ -13,21 +10,24 @@ namespace {
 
 ObjectiveLoss micro_loss(CausalLMImpl& model, const TrainBatch& b, const ObjectiveCounts& global, double alpha,
                          bool document_mask, int64_t chunk_rows) {
+  // Packed documents either each see only themselves (mask, positions restarting per document) or the whole row
+  // causally with positions 0..T-1 (Megatron-LM's and fms-fsdp's default: no reset of positions or attention; the
+  // fast path, since plain causal attention runs as the flash kernel).
   const torch::Tensor mask = document_mask ? document_causal_mask(b.segment_ids) : torch::Tensor();
-  const torch::Tensor hidden = model.hidden_states(b.input_ids, b.position_ids, mask);
+  const torch::Tensor hidden = model.hidden_states(b.input_ids, document_mask ? b.position_ids : torch::Tensor(), mask);
   return objective_loss(hidden, model.lm_head_weight(), torch::Tensor(), b.labels, b.objectives, global, alpha,
                         chunk_rows);
 }
 
 }  // namespace
 
-StepResult train_step(CausalLMImpl& model, torch::optim::Optimizer& optimizer, const std::vector<TrainBatch>& micro,
-                      const TrainStepOptions& o) {
+StepResult train_step(CausalLMImpl& model, ParameterBuffers& params, AdamW& optimizer,
+                      const std::vector<TrainBatch>& micro, const TrainStepOptions& o) {
   GRANITE_CHECK(!micro.empty(), "train_step needs at least one micro-batch");
   model.train();
   ObjectiveCounts global;
   for (const TrainBatch& b : micro) global += count_objectives(b.objectives);
-  optimizer.zero_grad();
+  params.zero_grad();
   StepResult r;
   for (const TrainBatch& b : micro) {
     ObjectiveLoss out = micro_loss(model, b, global, o.alpha, o.document_mask, o.loss_chunk_rows);
@@ -36,19 +36,16 @@ StepResult train_step(CausalLMImpl& model, torch::optim::Optimizer& optimizer, c
     r.tokens += b.input_ids.numel();
   }
   r.loss = r.report.loss(o.alpha);
-  std::vector<torch::Tensor> params;
-  for (const auto& group : optimizer.param_groups())
-    for (const auto& p : group.params())
-      if (p.grad().defined()) params.push_back(p);
-  // The norm before clipping (what is logged); clipping with an infinite bound only measures.
-  r.grad_norm = torch::nn::utils::clip_grad_norm_(params, o.grad_clip > 0 ? o.grad_clip : INFINITY);
+  r.grad_norm = params.grad_norm();  // before clipping: what is logged
   if (!std::isfinite(r.grad_norm) || !std::isfinite(r.loss)) {
     r.skipped = true;
-    optimizer.zero_grad();
+    params.zero_grad();
     return r;
   }
-  set_learning_rate(optimizer, o.lr);
-  optimizer.step();
+  // torch.nn.utils.clip_grad_norm_'s rule: scale by max_norm / (norm + 1e-6) when that is below 1.
+  const double coefficient = o.grad_clip / (r.grad_norm + 1e-6);
+  if (o.grad_clip > 0 && coefficient < 1.0) params.scale_grad(coefficient);
+  optimizer.step(o.lr);
   return r;
 }
 

@@ -4,15 +4,16 @@
 //      all-reduced first),
 //   2. per micro-batch: trunk forward (document mask optional) -> fused alpha-weighted loss -> backward (gradients
 //      accumulate, each micro-batch's loss already scaled as its share of the global mean),
+//      Gradients land in the flat fp32 (master-dtype) buffers of ParameterBuffers, whatever the compute dtype,
 //   3. global gradient norm; a non-finite norm or loss skips the update (gradients dropped, counted by the caller),
-//   4. clip to grad_clip, optimizer step at the given learning rate.
-#include <torch/optim/optimizer.h>
-
+//   4. clip to grad_clip, AdamW step at the given learning rate (which also refreshes the compute weights).
 #include <vector>
 
 #include "granite/models/causal_lm.h"
+#include "granite/train/adamw.h"
 #include "granite/train/batch.h"
 #include "granite/train/objective_loss.h"
+#include "granite/train/parameter_buffers.h"
 
 namespace granite {
 
@@ -20,7 +21,7 @@ struct TrainStepOptions {
   double alpha = 0.5;           // CLM weight; FIM gets 1 - alpha
   double grad_clip = 1.0;       // 0 = no clipping
   double lr = 3e-4;
-  bool document_mask = true;    // attention kept within each packed document
+  bool document_mask = true;    // attention and positions per packed document; false: the row as one causal sequence
   int64_t loss_chunk_rows = 2048;
 };
 
@@ -32,8 +33,9 @@ struct StepResult {
   int64_t tokens = 0;           // input tokens processed (rows x seq_len over the micro-batches)
 };
 
-StepResult train_step(CausalLMImpl& model, torch::optim::Optimizer& optimizer, const std::vector<TrainBatch>& micro,
-                      const TrainStepOptions& options);
+// `params` must be the buffers of `model`, `optimizer` the AdamW over them.
+StepResult train_step(CausalLMImpl& model, ParameterBuffers& params, AdamW& optimizer,
+                      const std::vector<TrainBatch>& micro, const TrainStepOptions& options);
 
 // Loss of a batch without gradients (validation), same normalisation within the batches given.
 LossReport evaluate_loss(CausalLMImpl& model, const std::vector<TrainBatch>& batches, double alpha,

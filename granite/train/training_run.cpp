@@ -12,6 +12,7 @@
 
 #include "granite/core/atomic_file.h"
 #include "granite/core/check.h"
+#include "granite/core/device_memory.h"
 #include "granite/core/dtype.h"
 #include "granite/core/file_status.h"
 #include "granite/core/progress.h"
@@ -103,8 +104,6 @@ double training_flops_per_token(int64_t parameters, int64_t layers, int64_t hidd
 RunResult run_training(const TrainConfig& config, const RunOptions& options) {
   const auto start = std::chrono::steady_clock::now();
   const torch::Device device(config.device);
-  GRANITE_CHECK(config.dtype == "float32",
-                "train.dtype \"", config.dtype, "\": only float32 training is implemented so far");
   auto tokenizer = load_tokenizer(config.tokenizer);
   // Where to start.
   std::string resume_from;
@@ -126,15 +125,21 @@ RunResult run_training(const TrainConfig& config, const RunOptions& options) {
   } else {
     model = load_pretrained(config.init_from);
   }
-  model->to(device);
+  model->to(device, torch::kFloat);  // initialised (or loaded) in fp32: the master weights start exact
   model->set_activation_checkpointing(config.activation_checkpointing);
-  auto optimizer = make_adamw(*model, config.optimizer, lr_at(0, config.schedule));
+  // The precision policy: parameters in the compute dtype for forward/backward, master weights, gradients and
+  // AdamW moments in the master dtype (ParameterBuffers).
+  ParameterBuffers params(*model, config.optimizer, *dtype_from_name(config.dtype),
+                          *dtype_from_name(config.master_dtype));
+  AdamW optimizer(params, config.optimizer);
+  if (!config.init_from.empty() && load_master_weights(config.init_from, params) && options.progress)
+    std::fprintf(stderr, "fp32 master weights from %s/optimizer.safetensors\n", config.init_from.c_str());
 
   int64_t step = 0, tokens = 0, skipped = 0, consecutive_skips = 0;
   LoaderState loader_state;
   RunResult result;
   if (!resume_from.empty()) {
-    const Json state = load_checkpoint(resume_from, *model, *optimizer);
+    const Json state = load_checkpoint(resume_from, *model, optimizer);
     const std::string where = resume_from + "/training_state.json";
     JsonReader r(state, where);
     step = r.required<int64_t>("step");
@@ -156,8 +161,7 @@ RunResult run_training(const TrainConfig& config, const RunOptions& options) {
   }
   // Everything is checked (model, checkpoint, data) before the output directory is touched.
   PackedLoader loader(config.data, *tokenizer, 0, 1, loader_state);
-  GRANITE_CHECK(::mkdir(config.output_dir.c_str(), 0755) == 0 || errno == EEXIST, "cannot create output directory ",
-                config.output_dir, ": ", std::strerror(errno));
+  make_directories(config.output_dir);
   cut_metrics(config.output_dir + "/metrics.jsonl", step);
   write_file_atomic(config.output_dir + "/train_config.json", to_json(config).dump(2) + "\n");
   MetricsLog metrics(config.output_dir);
@@ -180,7 +184,7 @@ RunResult run_training(const TrainConfig& config, const RunOptions& options) {
                 {"elapsed_s", std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count()}};
   };
   auto save = [&] {
-    result.checkpoint = save_checkpoint(config.output_dir, step, *model, *optimizer, training_state(),
+    result.checkpoint = save_checkpoint(config.output_dir, step, *model, optimizer, training_state(),
                                         {tokenizer_files(config.tokenizer)}, config.keep_last);
   };
 
@@ -199,7 +203,7 @@ RunResult run_training(const TrainConfig& config, const RunOptions& options) {
     so.lr = lr_at(step, config.schedule);
     so.document_mask = config.document_mask;
     so.loss_chunk_rows = loss_chunk_rows;
-    const StepResult r = train_step(*model, *optimizer, micro, so);
+    const StepResult r = train_step(*model, params, optimizer, micro, so);
     ++step;
     tokens += r.tokens;
     window_tokens += r.tokens;
@@ -229,13 +233,17 @@ RunResult run_training(const TrainConfig& config, const RunOptions& options) {
                      {"mfu", peak > 0 ? mfu : std::nan("")},
                      {"elapsed_s", elapsed},
                      {"skipped_steps", double(skipped)}};
+      const std::optional<int64_t> peak_memory = peak_allocated_bytes(device);
+      if (peak_memory) values.emplace_back("peak_memory_gib", double(*peak_memory) / double(1 << 30));
       metrics.log(step, values);
       const double eta = double(config.steps - step) * elapsed / double(std::max<int64_t>(1, step - first_step));
       char line[256];
-      std::snprintf(line, sizeof line, "step %lld/%lld  loss %.4f (clm %.4f, fim %.4f)  lr %.2e  %s tok/s%s  ETA %s",
+      char mfu_text[32] = "", memory_text[32] = "";
+      if (peak > 0) std::snprintf(mfu_text, sizeof mfu_text, "  MFU %.1f%%", 100 * mfu);
+      if (peak_memory) std::snprintf(memory_text, sizeof memory_text, "  mem %.1f GiB", double(*peak_memory) / (1 << 30));
+      std::snprintf(line, sizeof line, "step %lld/%lld  loss %.4f (clm %.4f, fim %.4f)  lr %.2e  %s tok/s%s%s  ETA %s",
                     (long long)step, (long long)config.steps, r.loss, r.report.clm_loss(), r.report.fim_loss(), so.lr,
-                    format_si(tps).c_str(), peak > 0 ? ("  MFU " + std::to_string(int(mfu * 1000) / 10.0) + "%").c_str() : "",
-                    format_duration(eta).c_str());
+                    format_si(tps).c_str(), mfu_text, memory_text, format_duration(eta).c_str());
       progress.update(line);
       window_start = std::chrono::steady_clock::now();
       window_tokens = 0;
@@ -250,7 +258,9 @@ RunResult run_training(const TrainConfig& config, const RunOptions& options) {
                          {"val_loss_fim", report.fim_loss()}});
     }
     const bool stop = signals.received() != 0;
-    if ((config.save_every > 0 && step % config.save_every == 0) || step == config.steps || stop) save();
+    if ((config.save_every > 0 && step % config.save_every == 0) || (step == config.steps && config.save_at_end) ||
+        stop)
+      save();
     if (stop) {
       result.interrupted = true;
       if (options.progress)

@@ -1,6 +1,6 @@
 // granite-pretrain end to end on real code (tiny Granite, CPU): resume after SIGKILL at a random step gives exactly
 // the uninterrupted run's metrics and final weights; SIGTERM saves and stops; bad input (missing data, a config typo,
-// a checkpoint of another model, a corrupt checkpoint, checkpoints in the way, a full disk while saving) gives clear
+// a checkpoint of another model, a corrupt checkpoint (weights or optimizer state), checkpoints in the way, a full disk while saving) gives clear
 // errors and loses nothing.
 #include <catch2/catch.hpp>
 
@@ -155,7 +155,7 @@ TEST_CASE("granite-pretrain killed with SIGKILL at a random step resumes to the 
   CHECK_FALSE(exists(dir + "/checkpoints/step-00000008"));
 }
 
-TEST_CASE("SIGTERM saves a checkpoint and stops cleanly; the run then resumes", "[apps][pretrain][resume]") {
+TEST_CASE("SIGTERM saves a checkpoint and stops cleanly, the run then resumes", "[apps][pretrain][resume]") {
   const std::string dir = scratch_dir("pretrain_sigterm") + "/run";
   REQUIRE(signal_at(spawn(dir, dir + ".log"), dir, 3, SIGTERM) == 0);
   const Json last = Json::parse(granite::test::read_lines(dir + ".log").back());
@@ -209,6 +209,15 @@ TEST_CASE("granite-pretrain rejects bad input with clear errors and loses nothin
     r = run(dir, "--max-steps 4");
     CHECK(r.status != 0);
     CHECK_THAT(r.output, Contains("model.safetensors"));
+    // Intact weights, corrupt optimizer state.
+    std::ofstream(weights, std::ios::binary | std::ios::trunc).write(bytes.data(), std::streamsize(bytes.size()));
+    const std::string state = ckpt + "/optimizer.safetensors";
+    const std::string state_bytes = read_file(state);
+    std::ofstream(state, std::ios::binary | std::ios::trunc)
+        .write(state_bytes.data(), std::streamsize(state_bytes.size() - 100));
+    r = run(dir, "--max-steps 4");
+    CHECK(r.status != 0);
+    CHECK_THAT(r.output, Contains("optimizer.safetensors"));
   }
   SECTION("a full disk while saving leaves the earlier checkpoint intact") {
     const std::string dir = root + "/f";
@@ -252,7 +261,7 @@ TEST_CASE("phase 2 starts from the phase-1 checkpoint with the 80/20 mixture and
   CHECK(m[0]["loss"].get<double>() < std::log(49152.0) - 1.0);
 }
 
-TEST_CASE("every shipped training config parses; the Granite ones carry the paper's batch sizes and contexts",
+TEST_CASE("every shipped training config parses, the Granite ones carry the paper's batch sizes and contexts",
           "[apps][pretrain][configs]") {
   struct Paper {
     const char* size;

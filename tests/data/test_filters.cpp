@@ -10,7 +10,7 @@ namespace {
 std::string mix(int alpha, int other) { return std::string(size_t(alpha), 'a') + std::string(size_t(other), '1'); }
 }  // namespace
 
-TEST_CASE("alphabetic fraction: 25% keeps, just under drops; letters are Unicode letters", "[data][filters]") {
+TEST_CASE("alphabetic fraction: 25% keeps, just under drops, letters are Unicode letters", "[data][filters]") {
   CHECK_FALSE(filter_reason(mix(25, 75), "Python"));                        // exactly 25%
   CHECK(filter_reason(mix(24, 76), "Python") == std::string("alpha_fraction"));  // 24%
   CHECK(granite::alpha_fraction("日本語12") == Approx(0.6));                 // CJK letters count, per code point

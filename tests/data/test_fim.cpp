@@ -149,7 +149,7 @@ TEST_CASE("FIM permutes each document of a packed sample on its own", "[data][fi
   CHECK(stats.spm > 0);
 }
 
-TEST_CASE("fim_rate 0 leaves samples unchanged; fim_rate 1 permutes every segment", "[data][fim]") {
+TEST_CASE("fim_rate 0 leaves samples unchanged, fim_rate 1 permutes every segment", "[data][fim]") {
   const FimTokens t = FimTokens::from(starcoder());
   std::vector<TokenId> sample = concat({encode(real_code()[0].substr(0, 800)), {t.eod}, encode(real_code()[1].substr(0, 800))});
   std::vector<Objective> objectives;

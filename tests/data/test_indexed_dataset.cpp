@@ -63,7 +63,7 @@ TEST_CASE("indexed dataset round trip, slices and dtype choice", "[data][indexed
   }
 }
 
-TEST_CASE("an unfinished shard is invisible; bad ids and corrupt files are clear errors", "[data][indexed][errors]") {
+TEST_CASE("an unfinished shard is invisible, bad ids and corrupt files are clear errors", "[data][indexed][errors]") {
   const auto dir = granite::test::scratch_dir("indexed_errors");
   {
     granite::IndexedDatasetWriter w(dir + "/partial", granite::TokenDtype::UInt16);

@@ -58,7 +58,7 @@ TEST_CASE("Jaccard similarity of sorted sets", "[data][minhash]") {
   CHECK(jaccard({1}, {}) == 0.0);
 }
 
-TEST_CASE("MinHash signatures estimate Jaccard similarity; identical sets share every band key", "[data][minhash]") {
+TEST_CASE("MinHash signatures estimate Jaccard similarity, identical sets share every band key", "[data][minhash]") {
   MinHasher hasher(MinHashConfig{});
   std::vector<uint64_t> a, b;
   std::mt19937_64 rng(7);

@@ -89,7 +89,7 @@ bool same_rows(const PackedBatch& a, const PackedBatch& b) {
 
 }  // namespace
 
-TEST_CASE("packed sequences cut the document stream with one shared token; positions restart per document",
+TEST_CASE("packed sequences cut the document stream with one shared token, positions restart per document",
           "[data][loader]") {
   LoaderConfig c = base_config(64, 3);
   c.shuffle = false;
@@ -183,7 +183,7 @@ TEST_CASE("the mixture gives each source its weight exactly, and every token is 
   }
 }
 
-TEST_CASE("labels are ignored exactly where the objective is; FIM shows in the objectives", "[data][loader]") {
+TEST_CASE("labels are ignored exactly where the objective is, FIM shows in the objectives", "[data][loader]") {
   LoaderConfig c = base_config(128, 4);
   c.fim.rate = 0.5;
   PackedLoader loader(c, starcoder());
@@ -202,7 +202,7 @@ TEST_CASE("labels are ignored exactly where the objective is; FIM shows in the o
   CHECK(loader.state().sources[0].ignored == ignored);
 }
 
-TEST_CASE("ranks split the global sequence order; batches do not depend on the worker count", "[data][loader]") {
+TEST_CASE("ranks split the global sequence order, batches do not depend on the worker count", "[data][loader]") {
   LoaderConfig c = base_config(48, 2);
   c.sources = {{"code", {code_dir()}, 3.0}, {"text", {text_dir()}, 1.0}};
   c.fim.rate = 0.5;
@@ -309,7 +309,7 @@ TEST_CASE("the loader rejects bad configs, sources and states with clear errors"
   CHECK_THROWS_WITH(PackedLoader(base_config(), starcoder(), 2, 2), Contains("rank 2"));
 }
 
-TEST_CASE("the shipped loader configs parse; phase 2 mixes 80% code and 20% language", "[data][loader]") {
+TEST_CASE("the shipped loader configs parse, phase 2 mixes 80% code and 20% language", "[data][loader]") {
   for (const char* name : {"configs/data/loader-phase1.json", "configs/data/loader-phase2.json"}) {
     const std::string path = granite::test::source_path(name);
     INFO(path);

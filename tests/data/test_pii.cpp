@@ -89,7 +89,7 @@ TEST_CASE("e-mail look-alikes are left alone", "[data][pii]") {
   });
 }
 
-TEST_CASE("public IPv4 addresses are replaced; octets, context and ranges decide", "[data][pii]") {
+TEST_CASE("public IPv4 addresses are replaced, octets, context and ranges decide", "[data][pii]") {
   PiiCounts counts;
   CHECK(redact("API_HOST = \"52.14.200.7\"\n", &counts) == "API_HOST = \"<IP_ADDRESS>\"\n");
   CHECK(redact("upstream:\n  - 34.120.54.55:443\n", &counts) == "upstream:\n  - <IP_ADDRESS>:443\n");
@@ -122,7 +122,7 @@ TEST_CASE("non-public IPv4 addresses and dotted numbers are left alone", "[data]
   });
 }
 
-TEST_CASE("public IPv6 addresses are replaced; scopes, times and private ranges are not", "[data][pii]") {
+TEST_CASE("public IPv6 addresses are replaced, scopes, times and private ranges are not", "[data][pii]") {
   PiiCounts counts;
   CHECK(redact("peer = \"2a03:2880:f12f:83:face:b00c:0:25de\"", &counts) == "peer = \"<IP_ADDRESS>\"");
   CHECK(redact("listen [2a01:4f8:c17:b8f::2]:80;", &counts) == "listen [<IP_ADDRESS>]:80;");
@@ -161,7 +161,7 @@ TEST_CASE("well-known token formats are replaced whole", "[data][pii]") {
   CHECK(counts.total() == 9);
 }
 
-TEST_CASE("PEM private keys are replaced as one block; parsers and placeholders are not", "[data][pii]") {
+TEST_CASE("PEM private keys are replaced as one block, parsers and placeholders are not", "[data][pii]") {
   PiiCounts counts;
   const std::string pem = "-----BEGIN RSA PRIVATE KEY-----\n" + kPemBody + "-----END RSA PRIVATE KEY-----";
   CHECK(redact("KEY = \"\"\"" + pem + "\n\"\"\"\nprint(KEY)\n", &counts) ==
@@ -268,7 +268,7 @@ TEST_CASE("each kind can be switched off, and placeholders are configurable", "[
   }
 }
 
-TEST_CASE("counts accumulate across calls; empty and PII-free text pass through", "[data][pii]") {
+TEST_CASE("counts accumulate across calls, empty and PII-free text pass through", "[data][pii]") {
   PiiCounts counts;
   CHECK(redact("", &counts).empty());
   CHECK(redact("int main() { return 0; }\n", &counts) == "int main() { return 0; }\n");
@@ -281,7 +281,7 @@ TEST_CASE("counts accumulate across calls; empty and PII-free text pass through"
   CHECK(counts.total() == 5);
 }
 
-TEST_CASE("overlaps: keys first, then e-mails, then IPs; nothing inside a replaced span", "[data][pii]") {
+TEST_CASE("overlaps: keys first, then e-mails, then IPs, nothing inside a replaced span", "[data][pii]") {
   PiiCounts counts;
   // the password value contains an address: one key, no e-mail
   CHECK(redact("smtp_password = \"adm1n@corp-mail.io\"", &counts) == "smtp_password = \"<KEY>\"");

@@ -467,7 +467,7 @@ TEST_CASE("prepare: bad inputs and unusable output directories give clear errors
   REQUIRE_THROWS_WITH(prepare_dataset(options), Catch::Contains("cannot create directory /proc/granite-test-output"));
 }
 
-TEST_CASE("granite-data: a full disk is a clear error and leaves no shard that looks complete; config errors name "
+TEST_CASE("granite-data: a full disk is a clear error and leaves no shard that looks complete, config errors name "
           "the key",
           "[data][prepare][errors][apps]") {
   const std::string root = scratch_dir("prepare_cli_errors");

@@ -18,7 +18,7 @@ granite::CausalLM fixture_model(const std::string& name) {
 }
 }  // namespace
 
-TEST_CASE("sampled tokens follow softmax(logits / T); top-k and top-p cut the tail", "[generate][sampler]") {
+TEST_CASE("sampled tokens follow softmax(logits / T), top-k and top-p cut the tail", "[generate][sampler]") {
   auto logits = torch::tensor({2.0f, 1.0f, 0.0f, -1.0f});
   auto gen = at::make_generator<at::CPUGeneratorImpl>(123);
   const int N = 20000;
@@ -74,7 +74,7 @@ TEST_CASE("sampled generation is reproducible by seed", "[generate]") {
   REQUIRE(granite::generate(*model, {5, 17, 42}, o) == granite::generate(*model, {5, 17, 42}, g));
 }
 
-TEST_CASE("generation stops at a stop id, which is returned; streaming sees every token", "[generate]") {
+TEST_CASE("generation stops at a stop id, which is returned, streaming sees every token", "[generate]") {
   auto model = fixture_model("bigcode_mqa");
   granite::GenerationOptions o;
   o.max_new_tokens = 10;

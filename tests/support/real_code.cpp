@@ -5,6 +5,7 @@
 
 #include "granite/data/document_source.h"
 #include "granite/data/indexed_dataset.h"
+#include "granite/data/packed_loader.h"
 #include "support/paths.h"
 
 namespace granite::test {
@@ -40,6 +41,23 @@ void write_code_shard(const std::string& dir, size_t max_bytes, size_t count) {
     writer.add_document(ids);
   }
   writer.finish();
+}
+
+std::vector<TrainBatch> code_batches(int n, int64_t rows, int64_t seq_len, double fim_rate) {
+  static const std::string shards = [] {
+    const std::string dir = process_scratch_dir("code_batches_shards");
+    write_code_shard(dir, 20000, 40);
+    return dir;
+  }();
+  LoaderConfig c;
+  c.sources = {{"code", {shards}, 1.0}};
+  c.seq_len = seq_len;
+  c.micro_batch = rows;
+  c.fim.rate = fim_rate;
+  PackedLoader loader(c, starcoder_tokenizer());
+  std::vector<TrainBatch> out;
+  for (int i = 0; i < n; ++i) out.push_back(to_tensors(loader.next()));
+  return out;
 }
 
 }  // namespace granite::test

@@ -4,10 +4,8 @@
 #include <catch2/catch.hpp>
 
 #include "granite/config/model_config.h"
-#include "granite/data/packed_loader.h"
 #include "granite/models/factory.h"
 #include "granite/train/init.h"
-#include "granite/train/optimizer.h"
 #include "granite/train/train_step.h"
 #include "support/real_code.h"
 #include "support/tensor_match.h"
@@ -18,27 +16,7 @@ granite::ModelConfig tiny_config() {
   return granite::load_model_config(granite::test::source_path("configs/models/tiny-llama.json"));
 }
 
-// Real code shards (tokenized CPython files, EOS after each), written once.
-const std::string& shards() {
-  static const std::string dir = [] {
-    const std::string d = granite::test::process_scratch_dir("train_step_shards");
-    granite::test::write_code_shard(d, 20000, 40);
-    return d;
-  }();
-  return dir;
-}
-
-std::vector<granite::TrainBatch> batches(int n, int64_t rows, int64_t seq_len = 64) {
-  granite::LoaderConfig c;
-  c.sources = {{"code", {shards()}, 1.0}};
-  c.seq_len = seq_len;
-  c.micro_batch = rows;
-  c.fim.rate = 0.5;
-  granite::PackedLoader loader(c, granite::test::starcoder_tokenizer());
-  std::vector<granite::TrainBatch> out;
-  for (int i = 0; i < n; ++i) out.push_back(granite::to_tensors(loader.next()));
-  return out;
-}
+using granite::test::code_batches;
 
 // Splits (B, T) batches into B single-row batches.
 std::vector<granite::TrainBatch> rows_of(const granite::TrainBatch& b) {
@@ -50,6 +28,20 @@ std::vector<granite::TrainBatch> rows_of(const granite::TrainBatch& b) {
   return out;
 }
 
+// The optimizer side of a model: flat buffers and AdamW over them (float32 unless said).
+struct Optimizer {
+  granite::ParameterBuffers params;
+  granite::AdamW adamw;
+  Optimizer(granite::CausalLMImpl& model, const granite::OptimizerConfig& c,
+            c10::ScalarType compute_dtype = torch::kFloat)
+      : params(model, c, compute_dtype), adamw(params, c) {}
+};
+
+granite::StepResult step(granite::CausalLMImpl& model, Optimizer& opt, const std::vector<granite::TrainBatch>& micro,
+                         const granite::TrainStepOptions& so) {
+  return granite::train_step(model, opt.params, opt.adamw, micro, so);
+}
+
 std::vector<torch::Tensor> parameters_of(granite::CausalLMImpl& m) {
   std::vector<torch::Tensor> out;
   for (const auto& p : m.parameters()) out.push_back(p.detach().clone());
@@ -59,7 +51,7 @@ std::vector<torch::Tensor> parameters_of(granite::CausalLMImpl& m) {
 }  // namespace
 
 TEST_CASE("gradient accumulation over micro-batches equals one micro-batch of the whole batch", "[train][step]") {
-  const auto whole = batches(1, 4);
+  const auto whole = code_batches(1, 4);
   const auto split = rows_of(whole[0]);
   granite::OptimizerConfig oc;
   granite::TrainStepOptions so;
@@ -68,10 +60,10 @@ TEST_CASE("gradient accumulation over micro-batches equals one micro-batch of th
   auto a = granite::make_model(tiny_config());
   torch::manual_seed(0);
   auto b = granite::make_model(tiny_config());
-  auto opt_a = granite::make_adamw(*a, oc, so.lr), opt_b = granite::make_adamw(*b, oc, so.lr);
-  for (int step = 0; step < 3; ++step) {
-    const auto ra = granite::train_step(*a, *opt_a, whole, so);
-    const auto rb = granite::train_step(*b, *opt_b, split, so);
+  Optimizer opt_a(*a, oc), opt_b(*b, oc);
+  for (int i = 0; i < 3; ++i) {
+    const auto ra = step(*a, opt_a, whole, so);
+    const auto rb = step(*b, opt_b, split, so);
     CHECK(ra.loss == Approx(rb.loss).epsilon(1e-5));
     CHECK(ra.grad_norm == Approx(rb.grad_norm).epsilon(1e-4));
     CHECK(ra.report.tokens == rb.report.tokens);
@@ -81,35 +73,35 @@ TEST_CASE("gradient accumulation over micro-batches equals one micro-batch of th
   for (size_t i = 0; i < pa.size(); ++i) REQUIRE_CLOSE(pa[i], pb[i], 2e-5);
 }
 
-TEST_CASE("the step reports the model's loss; the loss falls as the tiny model trains on real code", "[train][step]") {
+TEST_CASE("the step reports the model's loss, the loss falls as the tiny model trains on real code", "[train][step]") {
   torch::manual_seed(1);
   auto model = granite::make_model(tiny_config());
   granite::OptimizerConfig oc;
   granite::TrainStepOptions so;
   so.lr = 3e-3;
-  auto opt = granite::make_adamw(*model, oc, so.lr);
-  const auto data = batches(40, 4);
+  Optimizer opt(*model, oc);
+  const auto data = code_batches(40, 4);
   const auto before = granite::evaluate_loss(*model, {data[0]}, so.alpha);
-  const auto first = granite::train_step(*model, *opt, {data[0]}, so);
+  const auto first = step(*model, opt, {data[0]}, so);
   CHECK(first.loss == Approx(before.loss(so.alpha)).epsilon(1e-5));
   CHECK(first.report.clm_loss() == Approx(before.clm_loss()).epsilon(1e-5));
   CHECK(std::log(49152.0) == Approx(first.loss).epsilon(0.05));  // random init: about uniform over the vocabulary
   double last = 0;
-  for (size_t i = 1; i < data.size(); ++i) last = granite::train_step(*model, *opt, {data[i]}, so).loss;
+  for (size_t i = 1; i < data.size(); ++i) last = step(*model, opt, {data[i]}, so).loss;
   CHECK(last < first.loss - 2.0);
 }
 
 TEST_CASE("a non-finite loss skips the update", "[train][step]") {
   torch::manual_seed(2);
   auto model = granite::make_model(tiny_config());
-  auto opt = granite::make_adamw(*model, granite::OptimizerConfig{}, 1e-3);
-  const auto data = batches(1, 2);
+  Optimizer opt(*model, granite::OptimizerConfig{});
+  const auto data = code_batches(1, 2);
   {
     torch::NoGradGuard no_grad;
     model->named_parameters()["model.norm.weight"].fill_(std::numeric_limits<float>::quiet_NaN());
   }
   const auto before = parameters_of(*model);
-  const auto r = granite::train_step(*model, *opt, data, granite::TrainStepOptions{});
+  const auto r = step(*model, opt, data, granite::TrainStepOptions{});
   CHECK(r.skipped);
   const auto after = parameters_of(*model);
   for (size_t i = 0; i < before.size(); ++i) CHECK(torch::equal(before[i].nan_to_num(0), after[i].nan_to_num(0)));
@@ -129,10 +121,11 @@ TEST_CASE("weight decay applies to linear weights only, unless configured", "[tr
   CHECK(granite::decays("model.embed_tokens.weight", m, c));
   CHECK(granite::decays("model.norm.weight", v, c));
   auto model = granite::make_model(tiny_config());
-  auto opt = granite::make_adamw(*model, granite::OptimizerConfig{}, 1e-3);
-  REQUIRE(opt->param_groups().size() == 2);
-  CHECK(opt->param_groups()[0].params().size() == 2 * 7);  // 7 linear weights per layer, 2 layers
-  CHECK(opt->param_groups()[0].params().size() + opt->param_groups()[1].params().size() == model->parameters().size());
+  granite::ParameterBuffers params(*model, granite::OptimizerConfig{}, torch::kFloat);
+  REQUIRE(params.groups().size() == 2);
+  CHECK(params.groups()[0].decay);
+  CHECK(params.groups()[0].slots.size() == 2 * 7);  // 7 linear weights per layer, 2 layers
+  CHECK(params.groups()[0].slots.size() + params.groups()[1].slots.size() == model->parameters().size());
 }
 
 TEST_CASE("pretraining init: N(0, 0.02), residual projections scaled by 1/sqrt(2L), zero biases, unit norms",
@@ -167,4 +160,24 @@ TEST_CASE("pretraining init: N(0, 0.02), residual projections scaled by 1/sqrt(2
     granite::init_for_pretraining(*again);
     CHECK(torch::equal(again->lm_head_weight(), model->lm_head_weight()));
   }
+}
+
+TEST_CASE("without the document mask a packed row is one causal sequence with positions 0..T-1", "[train][step]") {
+  torch::manual_seed(4);
+  auto model = granite::make_model(tiny_config());
+  std::vector<granite::TrainBatch> data;
+  for (const auto& candidate : code_batches(40, 4, 256))
+    if (candidate.segment_ids.max().item<int64_t>() > 0) {  // rows that hold several documents
+      data.push_back(candidate);
+      break;
+    }
+  REQUIRE(data.size() == 1);
+  const auto& b = data[0];
+  const auto plain = granite::evaluate_loss(*model, data, 0.5, /*document_mask=*/false);
+  torch::NoGradGuard no_grad;
+  const auto reference = granite::objective_loss(model->hidden_states(b.input_ids), model->lm_head_weight(), {},
+                                                 b.labels, b.objectives, granite::count_objectives(b.objectives), 0.5);
+  CHECK(plain.loss(0.5) == Approx(reference.loss.item<double>()).epsilon(1e-6));
+  const auto masked = granite::evaluate_loss(*model, data, 0.5, /*document_mask=*/true);
+  CHECK(std::abs(masked.loss(0.5) - plain.loss(0.5)) > 1e-4);
 }

@@ -1,0 +1,85 @@
+#include "granite/train/adamw.h"
+
+#include <ATen/ATen.h>
+
+#include <cmath>
+
+#include "granite/core/check.h"
+#include "granite/core/compat.h"
+
+namespace granite {
+
+AdamW::AdamW(ParameterBuffers& params, const OptimizerConfig& config) : params_(params), config_(config) {
+  for (const auto& g : params_.groups()) {
+    exp_avg_.push_back(torch::zeros_like(g.master));
+    exp_avg_sq_.push_back(torch::zeros_like(g.master));
+  }
+  const torch::Tensor& any = params_.groups().front().master;
+  fused_ = GRANITE_HAS_FUSED_ADAMW && config_.fused && any.is_cuda();
+  if (fused_) step_tensor_ = torch::zeros({}, any.options().dtype(torch::kFloat));
+}
+
+void AdamW::step(double lr) {
+  ++steps_;
+  const double b1 = config_.beta1, b2 = config_.beta2, eps = config_.eps;
+  torch::NoGradGuard no_grad;
+  auto& groups = params_.groups();
+  if (fused_) step_tensor_.fill_(double(steps_));
+  for (size_t i = 0; i < groups.size(); ++i) {
+    ParameterGroup& g = groups[i];
+    if (g.master.numel() == 0) continue;
+    const double wd = g.decay ? config_.weight_decay : 0.0;
+    const auto p = flat_chunks(g.master), grad = flat_chunks(g.grad), m = flat_chunks(exp_avg_[i]),
+               v = flat_chunks(exp_avg_sq_[i]);
+#if GRANITE_HAS_FUSED_ADAMW
+    if (fused_) {
+      const std::vector<torch::Tensor> steps(p.size(), step_tensor_);  // read, not written, by the kernel
+      at::_fused_adamw_(p, grad, m, v, /*max_exp_avg_sqs=*/{}, steps, lr, b1, b2, wd, eps, /*amsgrad=*/false,
+                        /*maximize=*/false, /*grad_scale=*/{}, /*found_inf=*/{});
+      continue;
+    }
+#endif
+    const double bias1 = 1.0 - std::pow(b1, double(steps_)), bias2 = 1.0 - std::pow(b2, double(steps_));
+    const double step_size = lr / bias1, bias2_sqrt = std::sqrt(bias2);
+    for (size_t c = 0; c < p.size(); ++c) {
+      if (wd != 0.0) p[c].mul_(1.0 - lr * wd);
+      m[c].lerp_(grad[c], 1.0 - b1);
+      v[c].mul_(b2).addcmul_(grad[c], grad[c], 1.0 - b2);
+      const torch::Tensor denom = (v[c].sqrt() / bias2_sqrt).add_(eps);
+      p[c].addcdiv_(m[c], denom, -step_size);
+    }
+  }
+  params_.sync_model();
+}
+
+std::vector<std::pair<std::string, torch::Tensor>> AdamW::state_tensors() const {
+  std::vector<std::pair<std::string, torch::Tensor>> out;
+  const auto& groups = params_.groups();
+  for (size_t i = 0; i < groups.size(); ++i)
+    for (const ParameterSlot& s : groups[i].slots) {
+      out.emplace_back("exp_avg." + s.name, groups[i].view(exp_avg_[i], s));
+      out.emplace_back("exp_avg_sq." + s.name, groups[i].view(exp_avg_sq_[i], s));
+      if (params_.mixed()) out.emplace_back("master." + s.name, groups[i].view(groups[i].master, s));
+    }
+  return out;
+}
+
+void AdamW::load_state(const std::map<std::string, torch::Tensor>& tensors, int64_t steps, const std::string& where) {
+  GRANITE_CHECK(steps >= 0, where, ": negative optimizer step count ", steps);
+  torch::NoGradGuard no_grad;
+  size_t used = 0;
+  for (auto& [name, target] : state_tensors()) {
+    const auto it = tensors.find(name);
+    GRANITE_CHECK(it != tensors.end(), where, ": missing optimizer state tensor '", name, "'");
+    GRANITE_CHECK(it->second.sizes() == target.sizes(), where, ": optimizer state '", name, "' has shape ",
+                  it->second.sizes(), ", the model needs ", target.sizes());
+    target.copy_(it->second);
+    ++used;
+  }
+  GRANITE_CHECK(used == tensors.size(), where, ": holds ", tensors.size() - used,
+                " optimizer state tensors this model does not have (a different model or precision policy)");
+  steps_ = steps;
+  params_.sync_model();
+}
+
+}  // namespace granite

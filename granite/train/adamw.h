@@ -1,0 +1,43 @@
+#pragma once
+// AdamW (Loshchilov & Hutter) over the flat master buffers of ParameterBuffers, with PyTorch's update exactly
+// (torch/optim/adamw.py, _single_tensor_adamw, amsgrad off):
+//   p   *= 1 - lr * wd                       (decoupled weight decay, wd per group)
+//   m    = b1 m + (1 - b1) g                 v = b2 v + (1 - b2) g^2
+//   p   -= lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)
+// On CUDA with LibTorch >= 2.0 the same update runs as PyTorch's fused multi-tensor kernel (at::_fused_adamw_, what
+// torch.optim.AdamW(fused=True) calls; compat.h); elsewhere as a few elementwise kernels per chunk of the buffers.
+// Moments are kept in the master dtype (fp32 with mixed precision). After the update the compute copy of the
+// parameters is refreshed (ParameterBuffers::sync_model).
+#include <map>
+#include <string>
+
+#include "granite/train/optimizer.h"
+#include "granite/train/parameter_buffers.h"
+
+namespace granite {
+
+class AdamW {
+ public:
+  AdamW(ParameterBuffers& params, const OptimizerConfig& config);
+  // One update at learning rate lr from the gradients in the buffers (already clipped).
+  void step(double lr);
+  int64_t steps() const { return steps_; }
+  bool fused() const { return fused_; }
+
+  // The state by parameter name: "exp_avg.<name>", "exp_avg_sq.<name>" (views of the flat moments), plus
+  // "master.<name>" with mixed precision (the bf16 model weights alone cannot restore the fp32 master).
+  std::vector<std::pair<std::string, torch::Tensor>> state_tensors() const;
+  // Restores what state_tensors() gave (any device/dtype in; every tensor must be there with its shape) and the
+  // step count; `where` names the source in errors.
+  void load_state(const std::map<std::string, torch::Tensor>& tensors, int64_t steps, const std::string& where);
+
+ private:
+  ParameterBuffers& params_;
+  OptimizerConfig config_;
+  bool fused_ = false;
+  int64_t steps_ = 0;
+  std::vector<torch::Tensor> exp_avg_, exp_avg_sq_;  // per group, flat like the master
+  torch::Tensor step_tensor_;                        // the fused kernel reads the step count from a device tensor
+};
+
+}  // namespace granite

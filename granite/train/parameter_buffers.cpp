@@ -1,0 +1,134 @@
+#include "granite/train/parameter_buffers.h"
+
+#include <torch/csrc/autograd/function_hook.h>
+#include <torch/csrc/autograd/variable.h>
+
+#include <cmath>
+#include <unordered_set>
+
+#include "granite/core/check.h"
+
+namespace granite {
+
+namespace {
+
+// Runs after a parameter's AccumulateGrad node stored the fresh gradient in param.grad: adds it into the fp32 slot
+// and drops it (the node is where DDP's reducer hooks in too, so activation checkpointing's inner backward passes
+// here as well).
+class AccumulateIntoSlot : public torch::autograd::FunctionPostHook {
+ public:
+  AccumulateIntoSlot(torch::Tensor param, torch::Tensor slot, std::shared_ptr<bool> alive)
+      : param_(std::move(param)), slot_(std::move(slot)), alive_(std::move(alive)) {}
+  torch::autograd::variable_list operator()(const torch::autograd::variable_list& outputs,
+                                            const torch::autograd::variable_list& /*inputs*/) override {
+    if (!*alive_) return outputs;
+    torch::Tensor& grad = param_.mutable_grad();
+    if (grad.defined()) {
+      slot_.add_(grad);
+      grad.reset();
+    }
+    return outputs;
+  }
+
+ private:
+  torch::Tensor param_, slot_;
+  std::shared_ptr<bool> alive_;
+};
+
+}  // namespace
+
+std::vector<torch::Tensor> flat_chunks(const torch::Tensor& flat, int64_t max_numel) {
+  std::vector<torch::Tensor> out;
+  for (int64_t at = 0; at < flat.numel(); at += max_numel)
+    out.push_back(flat.narrow(0, at, std::min(max_numel, flat.numel() - at)));
+  return out;
+}
+
+ParameterBuffers::ParameterBuffers(CausalLMImpl& model, const OptimizerConfig& config, c10::ScalarType compute_dtype,
+                                   c10::ScalarType master_dtype)
+    : mixed_(compute_dtype != master_dtype), alive_(std::make_shared<bool>(true)) {
+  GRANITE_CHECK(master_dtype == c10::kFloat || master_dtype == compute_dtype,
+                "master weights must be float32 or the compute dtype, got master ", master_dtype, " for compute ",
+                compute_dtype);
+  groups_.resize(2);
+  groups_[0].decay = true;
+  std::vector<torch::Tensor> members[2];
+  std::unordered_set<const void*> seen;  // a tied weight is one parameter
+  for (const auto& item : model.named_parameters()) {
+    const torch::Tensor& p = item.value();
+    if (!p.requires_grad() || !seen.insert(p.unsafeGetTensorImpl()).second) continue;
+    const int g = decays(item.key(), p, config) ? 0 : 1;
+    ParameterGroup& group = groups_[g];
+    const int64_t offset = group.slots.empty() ? 0 : group.slots.back().offset + group.slots.back().numel;
+    group.slots.push_back({item.key(), offset, p.numel(), p.sizes().vec()});
+    members[g].push_back(p);
+  }
+  GRANITE_CHECK(!members[0].empty() || !members[1].empty(), "the model has no trainable parameters");
+  const torch::Device device = (members[0].empty() ? members[1] : members[0]).front().device();
+  torch::NoGradGuard no_grad;
+  for (int g = 0; g < 2; ++g) {
+    ParameterGroup& group = groups_[g];
+    const int64_t n = group.slots.empty() ? 0 : group.slots.back().offset + group.slots.back().numel;
+    const auto on_device = torch::TensorOptions().device(device);
+    group.master = torch::empty({n}, on_device.dtype(master_dtype));
+    group.grad = torch::zeros({n}, on_device.dtype(mixed_ ? c10::kFloat : master_dtype));
+    for (size_t i = 0; i < group.slots.size(); ++i) {
+      const torch::Tensor& p = members[g][i];
+      GRANITE_CHECK(p.device() == device, "parameter ", group.slots[i].name, " is on ", p.device(), ", not ", device);
+      group.view(group.master, group.slots[i]).copy_(p);
+    }
+    group.compute = mixed_ ? group.master.to(compute_dtype) : group.master;
+    for (size_t i = 0; i < group.slots.size(); ++i) {
+      torch::Tensor p = members[g][i];
+      p.set_data(group.view(group.compute, group.slots[i]));
+      if (mixed_) {
+        p.mutable_grad().reset();
+        auto accumulator = torch::autograd::impl::grad_accumulator(p);
+        accumulator->add_post_hook(
+            std::make_unique<AccumulateIntoSlot>(p, group.view(group.grad, group.slots[i]), alive_));
+        accumulators_.push_back(std::move(accumulator));
+      } else {
+        p.mutable_grad() = group.view(group.grad, group.slots[i]);
+      }
+    }
+  }
+}
+
+ParameterBuffers::~ParameterBuffers() { *alive_ = false; }
+
+int64_t ParameterBuffers::numel() const {
+  int64_t n = 0;
+  for (const auto& g : groups_) n += g.master.numel();
+  return n;
+}
+
+void ParameterBuffers::zero_grad() {
+  for (auto& g : groups_) g.grad.zero_();
+}
+
+double ParameterBuffers::grad_norm() const {
+  std::vector<torch::Tensor> norms;
+  for (const auto& g : groups_)
+    for (const auto& chunk : flat_chunks(g.grad))
+      norms.push_back(chunk.scalar_type() == c10::kFloat ? chunk.norm() : chunk.to(c10::kFloat).norm());
+  if (norms.empty()) return 0.0;
+  return torch::stack(norms).to(c10::kDouble).norm().item<double>();
+}
+
+void ParameterBuffers::scale_grad(double factor) {
+  for (auto& g : groups_) g.grad.mul_(factor);
+}
+
+void ParameterBuffers::sync_model() {
+  if (!mixed_) return;
+  torch::NoGradGuard no_grad;
+  for (auto& g : groups_) g.compute.copy_(g.master);
+}
+
+void ParameterBuffers::sync_master() {
+  if (!mixed_) return;
+  torch::NoGradGuard no_grad;
+  for (auto& g : groups_) g.master.copy_(g.compute);
+}
+
+}  // namespace granite

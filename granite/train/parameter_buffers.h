@@ -1,0 +1,80 @@
+#pragma once
+// A model's trainable parameters laid out for training: per optimizer group (weight decay or not) one flat master
+// buffer and one flat fp32 gradient buffer, every parameter a view at its offset. Two layouts:
+//   * one dtype (fp32 on CPU): the model's parameters ARE the views of the master buffer and their .grad the views
+//     of the gradient buffer; autograd accumulates the micro-batches in place.
+//   * mixed precision (bf16 compute, fp32 master: Megatron-LM's and FSDP MixedPrecision's default): the model's
+//     parameters are bf16 views of a flat compute buffer. A post-hook on each parameter's gradient accumulator adds
+//     the fresh bf16 gradient into the parameter's fp32 slot and drops it (Megatron-LM's `main_grad`), so gradients
+//     accumulate over micro-batches in fp32 and a whole bf16 gradient never exists: 18 bytes per parameter with Adam
+//     (2 compute + 4 master + 4 gradient + 8 moments). After the optimizer updates the master, sync_model() rounds
+//     it into the compute buffer.
+// Flat buffers make the optimizer, the gradient norm and (distributed) the all-reduce a few large kernels instead of
+// one per parameter. Build this after the model is on its device and before training; moving the model afterwards
+// (module.to) would detach its parameters from the buffers.
+#include <torch/nn/module.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "granite/models/causal_lm.h"
+#include "granite/train/optimizer.h"
+
+namespace granite {
+
+struct ParameterSlot {
+  std::string name;  // the HF key
+  int64_t offset = 0, numel = 0;
+  std::vector<int64_t> shape;
+};
+
+struct ParameterGroup {
+  bool decay = false;
+  std::vector<ParameterSlot> slots;  // in model.named_parameters() order
+  torch::Tensor master;              // (numel,) master dtype
+  torch::Tensor grad;                // (numel,) fp32
+  torch::Tensor compute;             // (numel,) compute dtype; the master itself when the dtypes are equal
+  // The slot's view of a flat buffer, shaped like the parameter.
+  torch::Tensor view(const torch::Tensor& flat, const ParameterSlot& slot) const {
+    return flat.narrow(0, slot.offset, slot.numel).view(slot.shape);
+  }
+};
+
+// Views of at most `max_numel` elements covering a flat buffer: elementwise work in bounded temporaries, and kernels
+// that index with 32 bits (some multi-tensor kernels) never see more than 2^31 elements.
+std::vector<torch::Tensor> flat_chunks(const torch::Tensor& flat, int64_t max_numel = int64_t(1) << 28);
+
+class ParameterBuffers {
+ public:
+  // Groups: 0 decayed, 1 not (granite::decays). The model's current values become the master (exact: the model is
+  // expected in the master dtype, fp32 for mixed precision) and are rounded into the compute dtype.
+  ParameterBuffers(CausalLMImpl& model, const OptimizerConfig& config, c10::ScalarType compute_dtype,
+                   c10::ScalarType master_dtype = c10::kFloat);
+  ~ParameterBuffers();
+  ParameterBuffers(const ParameterBuffers&) = delete;
+  ParameterBuffers& operator=(const ParameterBuffers&) = delete;
+
+  bool mixed() const { return mixed_; }
+  std::vector<ParameterGroup>& groups() { return groups_; }
+  const std::vector<ParameterGroup>& groups() const { return groups_; }
+  int64_t numel() const;
+
+  void zero_grad();
+  // Global L2 norm of the fp32 gradients (one host sync).
+  double grad_norm() const;
+  void scale_grad(double factor);
+  // Master -> compute buffer (mixed precision; nothing to do otherwise).
+  void sync_model();
+  // Compute buffer -> master: after weights were loaded into the model (loses what bf16 cannot hold).
+  void sync_master();
+
+ private:
+  bool mixed_ = false;
+  std::vector<ParameterGroup> groups_;
+  // Keeps the accumulators (and so the hooks) alive; the flag turns the hooks off when these buffers go away.
+  std::vector<std::shared_ptr<torch::autograd::Node>> accumulators_;
+  std::shared_ptr<bool> alive_;
+};
+
+}  // namespace granite
