@@ -1,10 +1,13 @@
-// granite-pretrain: Granite Code pretraining from a JSON config (configs/train/), resumable, on CPU or one GPU.
+// granite-pretrain: Granite Code pretraining from a JSON config (configs/train/), resumable, on CPU or GPUs.
 //   granite-pretrain --config configs/train/tiny-pretrain.json [--set train.steps=200 ...] [--data DIR]
 //                    [--output-dir DIR] [--max-steps N] [--save-every N] [--seed N] [--resume auto|never|PATH]
 // Flags override the config (a flag is a --set with a name); --data replaces the data sources by one directory.
+// Data parallel when started by granite-launch, torchrun or srun (granite/dist/launch_env.h): one process per
+// device, the config's batch per rank.
 #include <CLI/CLI.hpp>
 
 #include "cli.h"
+#include "granite/dist/communicator.h"
 #include "granite/train/training_run.h"
 
 int main(int argc, char** argv) {
@@ -13,6 +16,7 @@ int main(int argc, char** argv) {
   std::vector<std::string> sets;
   int64_t max_steps = -1, save_every = -1, seed = -1;
   bool quiet = false;
+  double dist_timeout_s = 600;
   app.add_option("--config", config, "training config (JSON)")->required();
   app.add_option("--set", sets, "override a config value: key.sub=value (repeatable)");
   app.add_option("--data", data, "prepared token shards (granite-data prepare output): the only data source");
@@ -23,6 +27,9 @@ int main(int argc, char** argv) {
   app.add_option("--resume", resume, "auto (latest checkpoint in --output-dir), never, or a checkpoint directory")
       ->capture_default_str();
   app.add_flag("--quiet", quiet, "no progress line");
+  app.add_option("--dist-timeout", dist_timeout_s,
+                 "seconds a rank waits for the others (rendezvous, collectives) before stopping with an error")
+      ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   return granite::cli::guarded_main("granite-pretrain", [&] {
     if (max_steps >= 0) sets.push_back("train.steps=" + std::to_string(max_steps));
@@ -38,7 +45,17 @@ int main(int argc, char** argv) {
     granite::RunOptions options;
     options.resume = resume;
     options.progress = !quiet;
+    const granite::LaunchEnv env = granite::launch_env();
+    std::unique_ptr<granite::Communicator> comm;
+    if (env.source != "single") {  // started by a launcher: the distributed path, even with one rank
+      torch::Device device(cfg.device);
+      if (device.is_cuda() && !device.has_index()) device = torch::Device(torch::kCUDA, env.local_rank);
+      comm = std::make_unique<granite::Communicator>(
+          env, device, std::chrono::milliseconds(int64_t(dist_timeout_s * 1000)));
+      options.comm = comm.get();
+    }
     const granite::RunResult r = granite::run_training(cfg, options);
+    if (env.rank != 0) return 0;  // rank 0 reports for the job
     std::printf("%s\n", granite::Json{{"step", r.step},
                                        {"loss", r.last_loss},
                                        {"checkpoint", r.checkpoint},

@@ -3,7 +3,9 @@
 //   * scaled_dot_product_attention: an ATen op since 2.0; its `scale` argument since 2.1. We use it from 2.1 on and
 //     fall back to explicit math attention before that (nn/attention.cpp keeps both paths and tests them against
 //     each other on the GPU).
-//   * _fused_adamw_: a multi-tensor CUDA kernel since 2.0 (used by the training issue).
+//   * _fused_adamw_: a multi-tensor CUDA kernel since 2.0 (granite/train/adamw.cpp).
+//   * c10d: a process group's collectives live on c10d::ProcessGroup in 1.13 and on c10d::Backend (what
+//     ProcessGroupGloo / ProcessGroupNCCL derive from) since 2.0 (granite/dist/communicator.cpp).
 #include <torch/version.h>
 
 #if (TORCH_VERSION_MAJOR > 2) || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 1)
@@ -16,6 +18,12 @@
 #define GRANITE_HAS_FUSED_ADAMW 1
 #else
 #define GRANITE_HAS_FUSED_ADAMW 0
+#endif
+
+#if TORCH_VERSION_MAJOR >= 2
+#define GRANITE_C10D_BACKEND c10d::Backend
+#else
+#define GRANITE_C10D_BACKEND c10d::ProcessGroup
 #endif
 
 namespace granite::compat {

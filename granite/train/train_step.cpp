@@ -27,6 +27,11 @@ StepResult train_step(CausalLMImpl& model, ParameterBuffers& params, AdamW& opti
   model.train();
   ObjectiveCounts global;
   for (const TrainBatch& b : micro) global += count_objectives(b.objectives);
+  if (o.comm) {
+    const auto sums = o.comm->sum({double(global.clm), double(global.fim)}, "objective counts");
+    global.clm = int64_t(sums[0]);
+    global.fim = int64_t(sums[1]);
+  }
   params.zero_grad();
   StepResult r;
   for (const TrainBatch& b : micro) {
@@ -34,6 +39,18 @@ StepResult train_step(CausalLMImpl& model, ParameterBuffers& params, AdamW& opti
     out.loss.backward();
     r.report.add(out);
     r.tokens += b.input_ids.numel();
+  }
+  if (o.comm) {
+    std::vector<torch::Tensor> buckets;  // 128 MB fp32 buckets of the flat gradient buffers
+    for (auto& g : params.groups())
+      for (const auto& chunk : flat_chunks(g.grad, int64_t(1) << 25)) buckets.push_back(chunk);
+    o.comm->all_reduce_sum(buckets, "gradient all-reduce");
+    const auto sums = o.comm->sum({r.report.clm_sum, r.report.fim_sum, double(r.report.tokens.clm),
+                                   double(r.report.tokens.fim)}, "loss report");
+    r.report.clm_sum = sums[0];
+    r.report.fim_sum = sums[1];
+    r.report.tokens.clm = int64_t(sums[2]);
+    r.report.tokens.fim = int64_t(sums[3]);
   }
   r.loss = r.report.loss(o.alpha);
   r.grad_norm = params.grad_norm();  // before clipping: what is logged

@@ -9,6 +9,7 @@
 //   4. clip to grad_clip, AdamW step at the given learning rate (which also refreshes the compute weights).
 #include <vector>
 
+#include "granite/dist/communicator.h"
 #include "granite/models/causal_lm.h"
 #include "granite/train/adamw.h"
 #include "granite/train/batch.h"
@@ -23,6 +24,10 @@ struct TrainStepOptions {
   double lr = 3e-4;
   bool document_mask = true;    // attention and positions per packed document; false: the row as one causal sequence
   int64_t loss_chunk_rows = 2048;
+  // Data parallelism: this rank's micro-batches are its share of the global batch. The objective counts are summed
+  // over ranks before the micro-batches (so every rank's loss is its share of the global mean), the fp32 gradients
+  // after them (SUM: the shares add up to the global gradient), and the loss report for logging. nullptr: one rank.
+  Communicator* comm = nullptr;
 };
 
 struct StepResult {
@@ -30,7 +35,7 @@ struct StepResult {
   double loss = 0;              // report.loss(alpha)
   double grad_norm = 0;         // before clipping
   bool skipped = false;         // non-finite loss or gradient: no update
-  int64_t tokens = 0;           // input tokens processed (rows x seq_len over the micro-batches)
+  int64_t tokens = 0;           // input tokens this rank processed (rows x seq_len over its micro-batches)
 };
 
 // `params` must be the buffers of `model`, `optimizer` the AdamW over them.

@@ -9,6 +9,7 @@
 #include <csignal>
 #include <cstring>
 #include <fstream>
+#include <optional>
 
 #include "granite/core/atomic_file.h"
 #include "granite/core/check.h"
@@ -103,7 +104,11 @@ double training_flops_per_token(int64_t parameters, int64_t layers, int64_t hidd
 
 RunResult run_training(const TrainConfig& config, const RunOptions& options) {
   const auto start = std::chrono::steady_clock::now();
-  const torch::Device device(config.device);
+  Communicator* comm = options.comm;
+  const int rank = comm ? comm->rank() : 0, world = comm ? comm->world_size() : 1;
+  const bool main_rank = rank == 0;
+  torch::Device device(config.device);
+  if (comm && device.is_cuda() && !device.has_index()) device = torch::Device(torch::kCUDA, comm->env().local_rank);
   auto tokenizer = load_tokenizer(config.tokenizer);
   // Where to start.
   std::string resume_from;
@@ -132,7 +137,7 @@ RunResult run_training(const TrainConfig& config, const RunOptions& options) {
   ParameterBuffers params(*model, config.optimizer, *dtype_from_name(config.dtype),
                           *dtype_from_name(config.master_dtype));
   AdamW optimizer(params, config.optimizer);
-  if (!config.init_from.empty() && load_master_weights(config.init_from, params) && options.progress)
+  if (!config.init_from.empty() && load_master_weights(config.init_from, params) && options.progress && main_rank)
     std::fprintf(stderr, "fp32 master weights from %s/optimizer.safetensors\n", config.init_from.c_str());
 
   int64_t step = 0, tokens = 0, skipped = 0, consecutive_skips = 0;
@@ -157,16 +162,24 @@ RunResult run_training(const TrainConfig& config, const RunOptions& options) {
     r.ignore("elapsed_s");
     r.finish();
     result.checkpoint = resume_from;
-    if (options.progress) std::fprintf(stderr, "resuming from %s (step %lld)\n", resume_from.c_str(), (long long)step);
+    if (options.progress && main_rank)
+      std::fprintf(stderr, "resuming from %s (step %lld)\n", resume_from.c_str(), (long long)step);
+  }
+  if (comm) {  // identical replicas, whatever each rank's initialisation did
+    for (auto& g : params.groups()) comm->broadcast(g.master, 0, "initial weights");
+    params.sync_model();
   }
   // Everything is checked (model, checkpoint, data) before the output directory is touched.
-  PackedLoader loader(config.data, *tokenizer, 0, 1, loader_state);
-  make_directories(config.output_dir);
-  cut_metrics(config.output_dir + "/metrics.jsonl", step);
-  write_file_atomic(config.output_dir + "/train_config.json", to_json(config).dump(2) + "\n");
-  MetricsLog metrics(config.output_dir);
+  PackedLoader loader(config.data, *tokenizer, rank, world, loader_state);
+  std::optional<MetricsLog> metrics;
+  if (main_rank) {
+    make_directories(config.output_dir);
+    cut_metrics(config.output_dir + "/metrics.jsonl", step);
+    write_file_atomic(config.output_dir + "/train_config.json", to_json(config).dump(2) + "\n");
+    metrics.emplace(config.output_dir);
+  }
   StopSignals signals;
-  ProgressLine progress(stderr, 10, options.progress);
+  ProgressLine progress(stderr, 10, options.progress && main_rank);
   const ModelConfig& mc = model->config();
   int64_t parameter_count = 0;
   for (const auto& p : model->parameters()) parameter_count += p.numel();
@@ -183,9 +196,13 @@ RunResult run_training(const TrainConfig& config, const RunOptions& options) {
                 {"config", to_json(config)},
                 {"elapsed_s", std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count()}};
   };
-  auto save = [&] {
-    result.checkpoint = save_checkpoint(config.output_dir, step, *model, optimizer, training_state(),
-                                        {tokenizer_files(config.tokenizer)}, config.keep_last);
+  auto save = [&] {  // rank 0 writes (replicas are identical); the others wait until it is complete
+    if (main_rank)
+      result.checkpoint = save_checkpoint(config.output_dir, step, *model, optimizer, training_state(),
+                                          {tokenizer_files(config.tokenizer)}, config.keep_last);
+    else
+      result.checkpoint = checkpoint_dir(config.output_dir, step);
+    if (comm) comm->barrier("checkpoint save");
   };
 
   // Rows of logits per chunk of the fused loss: ~400 MB of fp32 logits on a GPU, ~50 MB on a CPU (where page
@@ -203,10 +220,11 @@ RunResult run_training(const TrainConfig& config, const RunOptions& options) {
     so.lr = lr_at(step, config.schedule);
     so.document_mask = config.document_mask;
     so.loss_chunk_rows = loss_chunk_rows;
+    so.comm = comm;
     const StepResult r = train_step(*model, params, optimizer, micro, so);
     ++step;
-    tokens += r.tokens;
-    window_tokens += r.tokens;
+    tokens += r.tokens * world;  // ranks process equal shares
+    window_tokens += r.tokens * world;
     if (r.skipped) {
       ++skipped;
       GRANITE_CHECK(++consecutive_skips < config.max_skipped_steps, "training stopped at step ", step, ": ",
@@ -235,7 +253,7 @@ RunResult run_training(const TrainConfig& config, const RunOptions& options) {
                      {"skipped_steps", double(skipped)}};
       const std::optional<int64_t> peak_memory = peak_allocated_bytes(device);
       if (peak_memory) values.emplace_back("peak_memory_gib", double(*peak_memory) / double(1 << 30));
-      metrics.log(step, values);
+      if (metrics) metrics->log(step, values);
       const double eta = double(config.steps - step) * elapsed / double(std::max<int64_t>(1, step - first_step));
       char line[256];
       char mfu_text[32] = "", memory_text[32] = "";
@@ -253,17 +271,19 @@ RunResult run_training(const TrainConfig& config, const RunOptions& options) {
       std::vector<TrainBatch> eval_batches;
       for (int64_t b = 0; b < config.eval_batches; ++b) eval_batches.push_back(to_tensors(eval_loader.next(), device));
       const LossReport report = evaluate_loss(*model, eval_batches, config.alpha, config.document_mask);
-      metrics.log(step, {{"val_loss", report.loss(config.alpha)},
+      if (metrics) metrics->log(step, {{"val_loss", report.loss(config.alpha)},
                          {"val_loss_clm", report.clm_loss()},
                          {"val_loss_fim", report.fim_loss()}});
     }
-    const bool stop = signals.received() != 0;
+    // A signal to any rank stops all of them at the same step (a rank that stopped alone would hang the others).
+    bool stop = signals.received() != 0;
+    if (comm) stop = comm->sum({stop ? 1.0 : 0.0}, "stop signal")[0] > 0;
     if ((config.save_every > 0 && step % config.save_every == 0) || (step == config.steps && config.save_at_end) ||
         stop)
       save();
     if (stop) {
       result.interrupted = true;
-      if (options.progress)
+      if (options.progress && main_rank)
         std::fprintf(stderr, "\nsignal %d: saved %s, stopping\n", signals.received(), result.checkpoint.c_str());
       break;
     }

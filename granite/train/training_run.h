@@ -9,8 +9,13 @@
 // Resume is bit-exact on CPU: weights (fp32 safetensors), the AdamW state, the loader state (sequences are pure
 // functions of their index) and the CPU RNG state are restored, and metrics.jsonl is cut back to the checkpoint's
 // step so the resumed run appends exactly what the uninterrupted one wrote.
+// With a Communicator (data parallelism, one process per device): every rank builds the same model, rank 0's
+// weights are broadcast, each rank reads its share of every global batch (PackedLoader rank/world), train_step sums
+// objective counts and gradients over the ranks, and rank 0 alone writes metrics, progress and checkpoints (the
+// others wait for it). Checkpoints hold no rank-specific state, so a run resumes on any number of ranks.
 #include <string>
 
+#include "granite/dist/communicator.h"
 #include "granite/train/train_config.h"
 
 namespace granite {
@@ -18,7 +23,8 @@ namespace granite {
 struct RunOptions {
   std::string resume = "auto";  // auto: the latest checkpoint if any; never: a fresh run (error if checkpoints
                                 // exist: nothing is overwritten); otherwise a checkpoint directory
-  bool progress = true;         // the progress line on stderr
+  bool progress = true;         // the progress line on stderr (rank 0 only)
+  Communicator* comm = nullptr; // data-parallel ranks; nullptr: this process alone
 };
 
 struct RunResult {

@@ -1,0 +1,50 @@
+#pragma once
+// The collectives a data-parallel run needs, over PyTorch's c10d process groups driven from C++ (LibTorch has the
+// process groups but no DistributedDataParallel): a TCPStore rendezvous at MASTER_ADDR:MASTER_PORT (rank 0 serves
+// it), then Gloo for CPU tensors or NCCL for CUDA tensors. Every c10d include stays in communicator.cpp (its headers
+// change between releases; the one difference we meet is in core/compat.h).
+// A collective that does not finish within the timeout -- a rank died or hangs -- is an error naming the operation,
+// this rank and the timeout, so the surviving ranks stop instead of waiting forever.
+#include <torch/types.h>
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "granite/dist/launch_env.h"
+
+namespace granite {
+
+class Communicator {
+ public:
+  // Joins the job; blocks until every rank has joined (or the timeout passes). `device`: cpu -> Gloo, cuda -> NCCL
+  // (CUDA builds of LibTorch with NCCL only).
+  Communicator(const LaunchEnv& env, const torch::Device& device,
+               std::chrono::milliseconds timeout = std::chrono::minutes(10));
+  ~Communicator();
+  Communicator(const Communicator&) = delete;
+  Communicator& operator=(const Communicator&) = delete;
+
+  int rank() const { return env_.rank; }
+  int world_size() const { return env_.world_size; }
+  const LaunchEnv& env() const { return env_; }
+  const std::string& backend() const { return backend_name_; }
+
+  // Sums each tensor over the ranks, in place (all issued, then all waited for).
+  void all_reduce_sum(const std::vector<torch::Tensor>& tensors, const char* what = "all_reduce");
+  void broadcast(const torch::Tensor& tensor, int root, const char* what = "broadcast");
+  void barrier(const char* what = "barrier");
+  // The sum over ranks of host values (an all_reduce of one small tensor).
+  std::vector<double> sum(const std::vector<double>& values, const char* what = "all_reduce");
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+  LaunchEnv env_;
+  torch::Device device_;
+  std::string backend_name_;
+  std::chrono::milliseconds timeout_;
+};
+
+}  // namespace granite

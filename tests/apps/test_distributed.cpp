@@ -1,0 +1,156 @@
+// Data-parallel pretraining on CPUs through Gloo, as a user runs it: granite-launch starts two granite-pretrain
+// ranks that must train exactly like one process with the same global batch (same losses and weights up to fp32
+// summation order), a two-rank checkpoint resumes on one rank, and a failing rank stops the job with its status.
+#include <catch2/catch.hpp>
+
+#include <sys/stat.h>
+
+#include <cmath>
+#include <fstream>
+
+#include "granite/core/json.h"
+#include "granite/dist/launcher.h"
+#include "granite/io/safetensors.h"
+#include "support/paths.h"
+#include "support/real_code.h"
+#include "support/shell.h"
+
+using Catch::Matchers::Contains;
+using granite::Json;
+using granite::test::quoted;
+using granite::test::shell;
+using granite::test::source_path;
+
+namespace {
+
+std::string app(const char* name) { return std::string(GRANITE_BINARY_DIR) + "/apps/" + name; }
+
+// A tiny config over real code; micro_batch and the output directory come from the command line.
+const std::string& config() {
+  static const std::string path = [] {
+    const std::string root = granite::test::process_scratch_dir("distributed_setup");
+    const std::string shards = root + "/shards";
+    ::mkdir(shards.c_str(), 0755);
+    granite::test::write_code_shard(shards, 8000, 30);
+    const Json c{
+        {"model", source_path("configs/models/tiny-llama.json")},
+        {"tokenizer", source_path("data/tokenizers/starcoder/tokenizer.json")},
+        {"data", {{"sources", {{{"paths", {shards}}}}}, {"seq_len", 32}, {"micro_batch", 2}, {"fim_rate", 0.5}}},
+        {"schedule", {{"kind", "cosine"}, {"peak_lr", 3e-3}, {"warmup_steps", 2}, {"decay_steps", 10}, {"min_lr", 3e-4}}},
+        {"train", {{"steps", 6}, {"grad_accum", 2}, {"log_every", 1}}},
+        {"checkpoint", {{"save_every", 3}, {"keep_last", 3}}},
+        {"output_dir", root + "/unused"}};
+    std::ofstream(root + "/tiny.json") << c.dump(2);
+    return root + "/tiny.json";
+  }();
+  return path;
+}
+
+// granite-pretrain on `ranks` processes (1: run directly), `micro_batch` rows per rank.
+granite::test::ShellRun pretrain(int ranks, int micro_batch, const std::string& output_dir,
+                                 const std::string& extra = "") {
+  const std::string args = " --quiet --config " + quoted(config()) + " --output-dir " + quoted(output_dir) +
+                           " --set data.micro_batch=" + std::to_string(micro_batch) + " --dist-timeout 60 " + extra;
+  const std::string prefix = ranks == 1 ? "" : quoted(app("granite-launch")) + " --nproc-per-node " +
+                                                   std::to_string(ranks) + " -- ";
+  return shell("OMP_NUM_THREADS=1 " + prefix + quoted(app("granite-pretrain")) + args + " 2>&1");
+}
+
+std::vector<Json> metrics(const std::string& dir) {
+  std::vector<Json> out;
+  for (const std::string& line : granite::test::read_lines(dir + "/metrics.jsonl")) out.push_back(Json::parse(line));
+  return out;
+}
+
+void require_same_training(const std::string& a, const std::string& b, int64_t last_step) {
+  const auto ma = metrics(a), mb = metrics(b);
+  REQUIRE(ma.size() == mb.size());
+  for (size_t i = 0; i < ma.size(); ++i) {
+    INFO("step " << ma[i]["step"] << ": " << ma[i].dump() << " vs " << mb[i].dump());
+    CHECK(ma[i]["step"] == mb[i]["step"]);
+    for (const char* key : {"loss", "loss_clm", "loss_fim", "grad_norm"})
+      CHECK(ma[i][key].get<double>() == Approx(mb[i][key].get<double>()).epsilon(1e-5));
+    CHECK(ma[i]["tokens"] == mb[i]["tokens"]);
+  }
+  char name[32];
+  std::snprintf(name, sizeof name, "/checkpoints/step-%08lld", static_cast<long long>(last_step));
+  const auto wa = granite::load_safetensors(a + name + "/model.safetensors");
+  const auto wb = granite::load_safetensors(b + name + "/model.safetensors");
+  REQUIRE(wa.size() == wb.size());
+  for (const auto& [key, t] : wa) {
+    INFO(key);
+    CHECK((t - wb.at(key)).abs().max().item<double>() <= 1e-5);
+  }
+}
+
+}  // namespace
+
+TEST_CASE("two Gloo ranks train like one process with the same global batch", "[apps][dist][gloo]") {
+  const std::string root = granite::test::scratch_dir("distributed_equivalence");
+  const auto one = pretrain(1, 4, root + "/one");
+  REQUIRE(one.status == 0);
+  const auto two = pretrain(2, 2, root + "/two");
+  INFO(two.output);
+  REQUIRE(two.status == 0);
+  CHECK(two.output.find("\"step\":6") != std::string::npos);  // rank 0 reports once
+  require_same_training(root + "/one", root + "/two", 6);
+}
+
+TEST_CASE("a two-rank checkpoint resumes on one rank", "[apps][dist][gloo]") {
+  const std::string root = granite::test::scratch_dir("distributed_resume");
+  REQUIRE(pretrain(1, 4, root + "/uninterrupted").status == 0);
+  const auto first = pretrain(2, 2, root + "/resumed", "--max-steps 3");
+  INFO(first.output);
+  REQUIRE(first.status == 0);
+  const auto second = pretrain(1, 4, root + "/resumed");  // --resume auto: from step 3
+  INFO(second.output);
+  REQUIRE(second.status == 0);
+  require_same_training(root + "/uninterrupted", root + "/resumed", 6);
+}
+
+TEST_CASE("granite-launch sets torchrun's environment and stops the job when a rank fails", "[apps][dist]") {
+  const auto env = shell(quoted(app("granite-launch")) +
+                         " --nproc-per-node 3 -- sh -c 'echo rank=$RANK local=$LOCAL_RANK world=$WORLD_SIZE "
+                         "lws=$LOCAL_WORLD_SIZE addr=$MASTER_ADDR port=$MASTER_PORT' 2>&1");
+  REQUIRE(env.status == 0);
+  for (const char* rank : {"rank=0 local=0", "rank=1 local=1", "rank=2 local=2"})
+    CHECK_THAT(env.output, Contains(std::string(rank) + " world=3 lws=3 addr=127.0.0.1 port="));
+  // Rank 1 fails at once; rank 0 would sleep for a minute: it is stopped, and the job's status is rank 1's.
+  const auto start = std::chrono::steady_clock::now();
+  const auto failed = shell(quoted(app("granite-launch")) +
+                            " --nproc-per-node 2 --grace 2 -- sh -c 'if [ $RANK = 1 ]; then exit 3; fi; sleep 60' 2>&1");
+  CHECK(failed.status == 3);
+  CHECK_THAT(failed.output, Contains("rank 1") && Contains("status 3"));
+  CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(30));
+  // No program: a clear error.
+  const auto none = shell(quoted(app("granite-launch")) + " --nproc-per-node 2 2>&1");
+  CHECK(none.status != 0);
+}
+
+TEST_CASE("the NCCL path with one rank trains exactly like no process group", "[apps][dist][cuda]") {
+  const std::string root = granite::test::scratch_dir("distributed_nccl");
+  const auto direct = pretrain(1, 4, root + "/direct", "--set train.device=cuda");
+  INFO(direct.output);
+  REQUIRE(direct.status == 0);
+  const auto launched = shell(quoted(app("granite-launch")) + " --nproc-per-node 1 -- " + quoted(app("granite-pretrain")) +
+                              " --quiet --config " + quoted(config()) + " --output-dir " + quoted(root + "/nccl") +
+                              " --set data.micro_batch=4 --set train.device=cuda 2>&1");
+  INFO(launched.output);
+  REQUIRE(launched.status == 0);
+  const auto a = metrics(root + "/direct"), b = metrics(root + "/nccl");
+  REQUIRE(a.size() == b.size());
+  for (size_t i = 0; i < a.size(); ++i)  // same arithmetic; CUDA kernels may sum in another order run to run
+    CHECK(a[i]["loss"].get<double>() == Approx(b[i]["loss"].get<double>()).epsilon(1e-6));
+}
+
+TEST_CASE("a rank that never arrives is a clear error after the timeout, not a hang", "[apps][dist][gloo]") {
+  const std::string root = granite::test::scratch_dir("distributed_timeout");
+  const auto start = std::chrono::steady_clock::now();
+  const auto r = shell("RANK=0 WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT=" +
+                       std::to_string(granite::free_tcp_port()) + " " + quoted(app("granite-pretrain")) +
+                       " --quiet --config " + quoted(config()) + " --output-dir " + quoted(root + "/run") +
+                       " --dist-timeout 3 2>&1");
+  CHECK(r.status != 0);
+  CHECK_THAT(r.output, Contains("rank 0 of 2") && Contains("3 s"));
+  CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(60));
+}
