@@ -2,6 +2,8 @@
 
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 
+#include <mutex>
+
 #include "granite/core/check.h"
 #include "granite/core/compat.h"
 
@@ -33,6 +35,8 @@ namespace granite {
 struct Communicator::Impl {
   c10::intrusive_ptr<c10d::Store> store;
   c10::intrusive_ptr<GRANITE_C10D_BACKEND> group;
+  std::mutex started_mutex;
+  std::vector<c10::intrusive_ptr<c10d::Work>> started;
 };
 
 namespace {
@@ -116,6 +120,23 @@ void Communicator::all_reduce_sum(const std::vector<torch::Tensor>& tensors, con
   for (const torch::Tensor& t : tensors) {
     std::vector<at::Tensor> one{t};  // one tensor per call (NCCL's rule)
     works.push_back(impl_->group->allreduce(one, options));
+  }
+  wait_all(works, what, env_, timeout_);
+}
+
+void Communicator::start_all_reduce_sum(const torch::Tensor& tensor) {
+  c10d::AllreduceOptions options;
+  options.reduceOp = c10d::ReduceOp::SUM;
+  std::vector<at::Tensor> one{tensor};
+  std::lock_guard<std::mutex> lock(impl_->started_mutex);
+  impl_->started.push_back(impl_->group->allreduce(one, options));
+}
+
+void Communicator::wait_started(const char* what) {
+  std::vector<c10::intrusive_ptr<c10d::Work>> works;
+  {
+    std::lock_guard<std::mutex> lock(impl_->started_mutex);
+    works.swap(impl_->started);
   }
   wait_all(works, what, env_, timeout_);
 }

@@ -33,6 +33,10 @@ class Communicator {
 
   // Sums each tensor over the ranks, in place (all issued, then all waited for).
   void all_reduce_sum(const std::vector<torch::Tensor>& tensors, const char* what = "all_reduce");
+  // Starts summing `tensor` over the ranks in place and returns at once (any thread: the backward hooks call it);
+  // wait_started() waits for every one started so far. Ranks must start the same tensors in the same order.
+  void start_all_reduce_sum(const torch::Tensor& tensor);
+  void wait_started(const char* what = "all_reduce");
   void broadcast(const torch::Tensor& tensor, int root, const char* what = "broadcast");
   void barrier(const char* what = "barrier");
   // The sum over ranks of host values (an all_reduce of one small tensor).

@@ -12,27 +12,40 @@ namespace granite {
 
 namespace {
 
-// Runs after a parameter's AccumulateGrad node stored the fresh gradient in param.grad: adds it into the fp32 slot
-// and drops it (the node is where DDP's reducer hooks in too, so activation checkpointing's inner backward passes
-// here as well).
-class AccumulateIntoSlot : public torch::autograd::FunctionPostHook {
+// Runs after a parameter's AccumulateGrad node has stored the fresh gradient (the node is where DDP's reducer hooks
+// in too, so activation checkpointing's inner backward passes here as well). Mixed precision: adds param.grad into
+// the fp32 slot and drops it. Then tells the listener the slot is up to date.
+class SlotReady : public torch::autograd::FunctionPostHook {
  public:
-  AccumulateIntoSlot(torch::Tensor param, torch::Tensor slot, std::shared_ptr<bool> alive)
-      : param_(std::move(param)), slot_(std::move(slot)), alive_(std::move(alive)) {}
+  SlotReady(torch::Tensor param, torch::Tensor slot, bool accumulate, size_t group, size_t index,
+            std::shared_ptr<bool> alive, std::shared_ptr<ParameterBuffers::GradientReady> listener)
+      : param_(std::move(param)),
+        slot_(std::move(slot)),
+        accumulate_(accumulate),
+        group_(group),
+        index_(index),
+        alive_(std::move(alive)),
+        listener_(std::move(listener)) {}
   torch::autograd::variable_list operator()(const torch::autograd::variable_list& outputs,
                                             const torch::autograd::variable_list& /*inputs*/) override {
     if (!*alive_) return outputs;
-    torch::Tensor& grad = param_.mutable_grad();
-    if (grad.defined()) {
-      slot_.add_(grad);
-      grad.reset();
+    if (accumulate_) {
+      torch::Tensor& grad = param_.mutable_grad();
+      if (grad.defined()) {
+        slot_.add_(grad);
+        grad.reset();
+      }
     }
+    if (*listener_) (*listener_)(group_, index_);
     return outputs;
   }
 
  private:
   torch::Tensor param_, slot_;
+  bool accumulate_;
+  size_t group_, index_;
   std::shared_ptr<bool> alive_;
+  std::shared_ptr<ParameterBuffers::GradientReady> listener_;
 };
 
 }  // namespace
@@ -81,15 +94,14 @@ ParameterBuffers::ParameterBuffers(CausalLMImpl& model, const OptimizerConfig& c
     for (size_t i = 0; i < group.slots.size(); ++i) {
       torch::Tensor p = members[g][i];
       p.set_data(group.view(group.compute, group.slots[i]));
-      if (mixed_) {
+      if (mixed_)
         p.mutable_grad().reset();
-        auto accumulator = torch::autograd::impl::grad_accumulator(p);
-        accumulator->add_post_hook(
-            std::make_unique<AccumulateIntoSlot>(p, group.view(group.grad, group.slots[i]), alive_));
-        accumulators_.push_back(std::move(accumulator));
-      } else {
-        p.mutable_grad() = group.view(group.grad, group.slots[i]);
-      }
+      else
+        p.mutable_grad() = group.view(group.grad, group.slots[i]);  // autograd accumulates in place
+      auto accumulator = torch::autograd::impl::grad_accumulator(p);
+      accumulator->add_post_hook(std::make_unique<SlotReady>(p, group.view(group.grad, group.slots[i]), mixed_,
+                                                             size_t(g), i, alive_, listener_));
+      accumulators_.push_back(std::move(accumulator));
     }
   }
 }

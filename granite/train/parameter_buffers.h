@@ -9,11 +9,14 @@
 //     accumulate over micro-batches in fp32 and a whole bf16 gradient never exists: 18 bytes per parameter with Adam
 //     (2 compute + 4 master + 4 gradient + 8 moments). After the optimizer updates the master, sync_model() rounds
 //     it into the compute buffer.
+// In both layouts the same post-hook then reports the slot as up to date (on_gradient_ready: data parallelism's
+// bucketed all-reduce starts there).
 // Flat buffers make the optimizer, the gradient norm and (distributed) the all-reduce a few large kernels instead of
 // one per parameter. Build this after the model is on its device and before training; moving the model afterwards
 // (module.to) would detach its parameters from the buffers.
 #include <torch/nn/module.h>
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -69,12 +72,19 @@ class ParameterBuffers {
   // Compute buffer -> master: after weights were loaded into the model (loses what bf16 cannot hold).
   void sync_master();
 
+  // Called (on the autograd thread) each time a parameter's gradient has been added into its fp32 slot during
+  // backward, with the group and slot index: where data-parallel training starts a bucket's all-reduce as soon as
+  // the bucket is complete. One listener; an empty function removes it.
+  using GradientReady = std::function<void(size_t group, size_t slot)>;
+  void on_gradient_ready(GradientReady listener) { *listener_ = std::move(listener); }
+
  private:
   bool mixed_ = false;
   std::vector<ParameterGroup> groups_;
   // Keeps the accumulators (and so the hooks) alive; the flag turns the hooks off when these buffers go away.
   std::vector<std::shared_ptr<torch::autograd::Node>> accumulators_;
   std::shared_ptr<bool> alive_;
+  std::shared_ptr<GradientReady> listener_ = std::make_shared<GradientReady>();
 };
 
 }  // namespace granite

@@ -34,17 +34,23 @@ StepResult train_step(CausalLMImpl& model, ParameterBuffers& params, AdamW& opti
   }
   params.zero_grad();
   StepResult r;
-  for (const TrainBatch& b : micro) {
+  for (size_t m = 0; m < micro.size(); ++m) {
+    const TrainBatch& b = micro[m];
+    if (o.grad_sync) o.grad_sync->begin_micro_batch(m + 1 == micro.size());
     ObjectiveLoss out = micro_loss(model, b, global, o.alpha, o.document_mask, o.loss_chunk_rows);
     out.loss.backward();
     r.report.add(out);
     r.tokens += b.input_ids.numel();
   }
   if (o.comm) {
-    std::vector<torch::Tensor> buckets;  // 128 MB fp32 buckets of the flat gradient buffers
-    for (auto& g : params.groups())
-      for (const auto& chunk : flat_chunks(g.grad, int64_t(1) << 25)) buckets.push_back(chunk);
-    o.comm->all_reduce_sum(buckets, "gradient all-reduce");
+    if (o.grad_sync) {
+      o.grad_sync->finish();
+    } else {
+      std::vector<torch::Tensor> buckets;  // 128 MB fp32 buckets of the flat gradient buffers
+      for (auto& g : params.groups())
+        for (const auto& chunk : flat_chunks(g.grad, int64_t(1) << 25)) buckets.push_back(chunk);
+      o.comm->all_reduce_sum(buckets, "gradient all-reduce");
+    }
     const auto sums = o.comm->sum({r.report.clm_sum, r.report.fim_sum, double(r.report.tokens.clm),
                                    double(r.report.tokens.fim)}, "loss report");
     r.report.clm_sum = sums[0];

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "granite/dist/communicator.h"
+#include "granite/dist/gradient_sync.h"
 #include "granite/models/causal_lm.h"
 #include "granite/train/adamw.h"
 #include "granite/train/batch.h"
@@ -28,6 +29,9 @@ struct TrainStepOptions {
   // over ranks before the micro-batches (so every rank's loss is its share of the global mean), the fp32 gradients
   // after them (SUM: the shares add up to the global gradient), and the loss report for logging. nullptr: one rank.
   Communicator* comm = nullptr;
+  // With comm: the gradient all-reduce runs in buckets during the last micro-batch's backward (overlapped); without
+  // it, as one all-reduce after backward. Same sums either way.
+  GradientSync* grad_sync = nullptr;
 };
 
 struct StepResult {

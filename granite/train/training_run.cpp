@@ -165,9 +165,11 @@ RunResult run_training(const TrainConfig& config, const RunOptions& options) {
     if (options.progress && main_rank)
       std::fprintf(stderr, "resuming from %s (step %lld)\n", resume_from.c_str(), (long long)step);
   }
+  std::unique_ptr<GradientSync> grad_sync;
   if (comm) {  // identical replicas, whatever each rank's initialisation did
     for (auto& g : params.groups()) comm->broadcast(g.master, 0, "initial weights");
     params.sync_model();
+    grad_sync = std::make_unique<GradientSync>(params, *comm);
   }
   // Everything is checked (model, checkpoint, data) before the output directory is touched.
   PackedLoader loader(config.data, *tokenizer, rank, world, loader_state);
@@ -221,6 +223,7 @@ RunResult run_training(const TrainConfig& config, const RunOptions& options) {
     so.document_mask = config.document_mask;
     so.loss_chunk_rows = loss_chunk_rows;
     so.comm = comm;
+    so.grad_sync = grad_sync.get();
     const StepResult r = train_step(*model, params, optimizer, micro, so);
     ++step;
     tokens += r.tokens * world;  // ranks process equal shares
