@@ -43,7 +43,12 @@ runs = [
     ("pure-bf16-noac-mb4", 30, mb4 + no_ac + pure),
     ("pure-bf16-noac-mb4-causal", 30, mb4 + no_ac + pure + causal),  # = HF (mb 4, no checkpointing)
     ("pure-bf16-ac-mb8-causal", 30, mb8 + ac + pure + causal),       # = HF (mb 8, checkpointing)
+    # The data-parallel path with one rank (granite-launch: NCCL process group, bucketed gradient all-reduce during
+    # backward) against the same work without a process group: the overhead of the distributed code.
+    ("pure-bf16-noac-mb4-causal-nccl1", 30, mb4 + no_ac + pure + causal),
+    ("mixed-bf16-ac-mb8-causal-nccl1", 30, mb8 + ac + causal),
 ]
+launched = {"pure-bf16-noac-mb4-causal-nccl1": 1, "mixed-bf16-ac-mb8-causal-nccl1": 1}  # run name -> ranks
 
 only = os.environ.get("BENCH_TRAIN_RUNS")
 for name, n, settings in runs:
@@ -53,6 +58,8 @@ for name, n, settings in runs:
     run_dir = os.path.join(out, name)
     cmd = [os.path.join(build, "apps", "granite-pretrain"), "--config", config, "--output-dir", run_dir,
            "--max-steps", str(n), "--resume", "never"] + common + settings
+    if name in launched:
+        cmd = [os.path.join(build, "apps", "granite-launch"), "--nproc-per-node", str(launched[name]), "--"] + cmd
     os.makedirs(out, exist_ok=True)
     start = time.time()
     with open(os.path.join(out, name + ".log"), "w") as log:
