@@ -12,6 +12,7 @@
 #include "granite/train/train_step.h"
 #include "support/real_code.h"
 #include "support/tensor_match.h"
+#include "support/train_runs.h"
 
 namespace {
 
@@ -21,10 +22,6 @@ granite::CausalLM tiny_cuda_model(uint64_t seed) {
   auto model = granite::make_model(cfg);
   model->to(torch::kCUDA);
   return model;
-}
-
-granite::TrainBatch on_cuda(const granite::TrainBatch& b) {
-  return {b.input_ids.cuda(), b.labels.cuda(), b.objectives.cuda(), b.position_ids.cuda(), b.segment_ids.cuda()};
 }
 
 }  // namespace
@@ -60,21 +57,9 @@ TEST_CASE("fused AdamW on CUDA equals the elementwise AdamW", "[cuda][train][ada
 TEST_CASE("bf16 mixed-precision training on CUDA tracks fp32, peak memory is reported", "[cuda][train][adamw]") {
   REQUIRE(torch::cuda::is_available());
   const auto data = granite::test::code_batches(12, 4);
-  granite::TrainStepOptions so;
-  so.lr = 3e-3;
-  std::vector<double> losses[2];
-  for (int mixed = 0; mixed < 2; ++mixed) {
-    auto model = tiny_cuda_model(3);
-    granite::ParameterBuffers params(*model, granite::OptimizerConfig{}, mixed ? torch::kBFloat16 : torch::kFloat);
-    granite::AdamW adamw(params, granite::OptimizerConfig{});
-    for (const auto& b : data)
-      losses[mixed].push_back(granite::train_step(*model, params, adamw, {on_cuda(b)}, so).loss);
-  }
-  CHECK(losses[0].back() < losses[0].front() - 1.0);
-  for (size_t i = 0; i < losses[0].size(); ++i) {
-    INFO("step " << i << ": fp32 " << losses[0][i] << ", mixed " << losses[1][i]);
-    CHECK(losses[1][i] == Approx(losses[0][i]).epsilon(0.01));
-  }
+  auto fp32 = tiny_cuda_model(3), mixed = tiny_cuda_model(3);
+  granite::test::check_mixed_tracks_fp32(granite::test::train_losses(*fp32, data, torch::kFloat),
+                                         granite::test::train_losses(*mixed, data, torch::kBFloat16));
   const torch::Device cuda(torch::kCUDA);
   granite::reset_peak_allocated_bytes(cuda);
   const auto before = granite::peak_allocated_bytes(cuda);

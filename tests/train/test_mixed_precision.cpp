@@ -13,6 +13,7 @@
 #include "granite/train/train_step.h"
 #include "support/real_code.h"
 #include "support/tensor_match.h"
+#include "support/train_runs.h"
 
 using Catch::Matchers::Contains;
 using granite::test::code_batches;
@@ -177,21 +178,9 @@ TEST_CASE("mixed precision keeps updates below bf16 resolution, pure bf16 loses 
 
 TEST_CASE("mixed-precision training tracks fp32 training on real code", "[train][adamw]") {
   const auto data = code_batches(12, 4);
-  granite::TrainStepOptions so;
-  so.lr = 3e-3;
-  std::vector<double> losses[2];
-  for (int mixed = 0; mixed < 2; ++mixed) {
-    auto model = tiny_model(9);
-    granite::ParameterBuffers params(*model, granite::OptimizerConfig{}, mixed ? torch::kBFloat16 : torch::kFloat);
-    granite::AdamW adamw(params, granite::OptimizerConfig{});
-    for (const auto& b : data) losses[mixed].push_back(granite::train_step(*model, params, adamw, {b}, so).loss);
-    for (const auto& g : params.groups()) CHECK(torch::equal(g.compute, g.master.to(g.compute.scalar_type())));
-  }
-  CHECK(losses[0].back() < losses[0].front() - 1.0);
-  for (size_t i = 0; i < losses[0].size(); ++i) {
-    INFO("step " << i << ": fp32 " << losses[0][i] << ", mixed " << losses[1][i]);
-    CHECK(losses[1][i] == Approx(losses[0][i]).epsilon(0.01));
-  }
+  auto fp32 = tiny_model(9), mixed = tiny_model(9);
+  granite::test::check_mixed_tracks_fp32(granite::test::train_losses(*fp32, data, torch::kFloat),
+                                         granite::test::train_losses(*mixed, data, torch::kBFloat16));
 }
 
 TEST_CASE("a mixed-precision checkpoint resumes exactly, a checkpoint of another precision policy is refused",
