@@ -149,6 +149,17 @@ void Communicator::broadcast(const torch::Tensor& tensor, int root, const char* 
   wait_all(works, what, env_, timeout_);
 }
 
+void Communicator::all_gather_shards(const torch::Tensor& flat, const char* what) {
+  GRANITE_CHECK(flat.dim() == 1 && flat.numel() % env_.world_size == 0, what, ": ", flat.numel(),
+                " elements do not split into ", env_.world_size, " equal shards");
+  const int64_t shard = flat.numel() / env_.world_size;
+  std::vector<at::Tensor> input{flat.narrow(0, env_.rank * shard, shard).clone()};  // not aliasing the outputs
+  std::vector<std::vector<at::Tensor>> outputs(1);
+  for (int r = 0; r < env_.world_size; ++r) outputs[0].push_back(flat.narrow(0, r * shard, shard));
+  std::vector<c10::intrusive_ptr<c10d::Work>> works{impl_->group->allgather(outputs, input)};
+  wait_all(works, what, env_, timeout_);
+}
+
 void Communicator::barrier(const char* what) { sum({0.0}, what); }
 
 std::vector<double> Communicator::sum(const std::vector<double>& values, const char* what) {

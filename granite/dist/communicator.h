@@ -38,6 +38,8 @@ class Communicator {
   void start_all_reduce_sum(const torch::Tensor& tensor);
   void wait_started(const char* what = "all_reduce");
   void broadcast(const torch::Tensor& tensor, int root, const char* what = "broadcast");
+  // `flat` (1-D) is world_size equal shards, rank r owning shard r: afterwards every rank holds every shard.
+  void all_gather_shards(const torch::Tensor& flat, const char* what = "all_gather");
   void barrier(const char* what = "barrier");
   // The sum over ranks of host values (an all_reduce of one small tensor).
   std::vector<double> sum(const std::vector<double>& values, const char* what = "all_reduce");

@@ -6,13 +6,21 @@
 
 #include "granite/core/check.h"
 #include "granite/core/compat.h"
+#include "granite/dist/communicator.h"
 
 namespace granite {
 
-AdamW::AdamW(ParameterBuffers& params, const OptimizerConfig& config) : params_(params), config_(config) {
+AdamW::AdamW(ParameterBuffers& params, const OptimizerConfig& config, Communicator* shard_over)
+    : params_(params), config_(config), comm_(shard_over) {
+  const int64_t world = comm_ ? comm_->world_size() : 1, rank = comm_ ? comm_->rank() : 0;
   for (const auto& g : params_.groups()) {
-    exp_avg_.push_back(torch::zeros_like(g.master));
-    exp_avg_sq_.push_back(torch::zeros_like(g.master));
+    const int64_t n = g.master.numel();
+    GRANITE_CHECK(n % world == 0, "the sharded optimizer needs parameter buffers padded to a multiple of the world ",
+                  "size ", world, " (ParameterBuffers pad_multiple); got ", n, " elements");
+    begin_.push_back(rank * (n / world));
+    length_.push_back(n / world);
+    exp_avg_.push_back(torch::zeros({n / world}, g.master.options()));
+    exp_avg_sq_.push_back(torch::zeros({n / world}, g.master.options()));
   }
   const torch::Tensor& any = params_.groups().front().master;
   fused_ = GRANITE_HAS_FUSED_ADAMW && config_.fused && any.is_cuda();
@@ -29,7 +37,8 @@ void AdamW::step(double lr) {
     ParameterGroup& g = groups[i];
     if (g.master.numel() == 0) continue;
     const double wd = g.decay ? config_.weight_decay : 0.0;
-    const auto p = flat_chunks(g.master), grad = flat_chunks(g.grad), m = flat_chunks(exp_avg_[i]),
+    const auto p = flat_chunks(g.master.narrow(0, begin_[i], length_[i])),
+               grad = flat_chunks(g.grad.narrow(0, begin_[i], length_[i])), m = flat_chunks(exp_avg_[i]),
                v = flat_chunks(exp_avg_sq_[i]);
 #if GRANITE_HAS_FUSED_ADAMW
     if (fused_) {
@@ -49,16 +58,41 @@ void AdamW::step(double lr) {
       p[c].addcdiv_(m[c], denom, -step_size);
     }
   }
+  if (comm_)
+    for (auto& g : groups) comm_->all_gather_shards(g.master, "optimizer all-gather");
   params_.sync_model();
 }
 
+void AdamW::gather_state() {
+  whole_exp_avg_.clear();
+  whole_exp_avg_sq_.clear();
+  if (!comm_) return;
+  const auto& groups = params_.groups();
+  for (size_t i = 0; i < groups.size(); ++i)
+    for (const auto& pair : {std::make_pair(&whole_exp_avg_, &exp_avg_[i]),
+                             std::make_pair(&whole_exp_avg_sq_, &exp_avg_sq_[i])}) {
+      torch::Tensor whole = torch::zeros_like(groups[i].master);
+      whole.narrow(0, begin_[i], length_[i]).copy_(*pair.second);
+      comm_->all_gather_shards(whole, "optimizer state gather");
+      pair.first->push_back(whole);
+    }
+}
+
+void AdamW::release_state() {
+  whole_exp_avg_.clear();
+  whole_exp_avg_sq_.clear();
+}
+
 std::vector<std::pair<std::string, torch::Tensor>> AdamW::state_tensors() const {
+  GRANITE_CHECK(!comm_ || !whole_exp_avg_.empty(), "the sharded optimizer's state needs gather_state() first");
+  const auto& m = comm_ ? whole_exp_avg_ : exp_avg_;
+  const auto& v = comm_ ? whole_exp_avg_sq_ : exp_avg_sq_;
   std::vector<std::pair<std::string, torch::Tensor>> out;
   const auto& groups = params_.groups();
   for (size_t i = 0; i < groups.size(); ++i)
     for (const ParameterSlot& s : groups[i].slots) {
-      out.emplace_back("exp_avg." + s.name, groups[i].view(exp_avg_[i], s));
-      out.emplace_back("exp_avg_sq." + s.name, groups[i].view(exp_avg_sq_[i], s));
+      out.emplace_back("exp_avg." + s.name, groups[i].view(m[i], s));
+      out.emplace_back("exp_avg_sq." + s.name, groups[i].view(v[i], s));
       if (params_.mixed()) out.emplace_back("master." + s.name, groups[i].view(groups[i].master, s));
     }
   return out;
@@ -67,6 +101,15 @@ std::vector<std::pair<std::string, torch::Tensor>> AdamW::state_tensors() const 
 void AdamW::load_state(const std::map<std::string, torch::Tensor>& tensors, int64_t steps, const std::string& where) {
   GRANITE_CHECK(steps >= 0, where, ": negative optimizer step count ", steps);
   torch::NoGradGuard no_grad;
+  // Sharded: read into whole buffers (no collective needed: every rank reads the file), then keep this rank's part.
+  if (comm_) {
+    whole_exp_avg_.clear();
+    whole_exp_avg_sq_.clear();
+    for (const auto& g : params_.groups()) {
+      whole_exp_avg_.push_back(torch::zeros_like(g.master));
+      whole_exp_avg_sq_.push_back(torch::zeros_like(g.master));
+    }
+  }
   size_t used = 0;
   for (auto& [name, target] : state_tensors()) {
     const auto it = tensors.find(name);
@@ -79,6 +122,13 @@ void AdamW::load_state(const std::map<std::string, torch::Tensor>& tensors, int6
   GRANITE_CHECK(used == tensors.size(), where, ": holds ", tensors.size() - used,
                 " optimizer state tensors this model does not have (a different model or precision policy)");
   steps_ = steps;
+  if (comm_) {
+    for (size_t i = 0; i < exp_avg_.size(); ++i) {
+      exp_avg_[i].copy_(whole_exp_avg_[i].narrow(0, begin_[i], length_[i]));
+      exp_avg_sq_[i].copy_(whole_exp_avg_sq_[i].narrow(0, begin_[i], length_[i]));
+    }
+    release_state();
+  }
   params_.sync_model();
 }
 

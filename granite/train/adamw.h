@@ -16,9 +16,14 @@
 
 namespace granite {
 
+class Communicator;
+
 class AdamW {
  public:
-  AdamW(ParameterBuffers& params, const OptimizerConfig& config);
+  // shard_over (ZeRO-1, Megatron-LM's distributed optimizer): each rank keeps the moments of, and updates, only its
+  // 1/W shard of every flat buffer (ParameterBuffers padded to a multiple of W), then the updated shards are
+  // all-gathered so every rank holds the whole model again. The fp32 master stays whole on every rank for now.
+  AdamW(ParameterBuffers& params, const OptimizerConfig& config, Communicator* shard_over = nullptr);
   // One update at learning rate lr from the gradients in the buffers (already clipped).
   void step(double lr);
   int64_t steps() const { return steps_; }
@@ -26,7 +31,12 @@ class AdamW {
 
   // The state by parameter name: "exp_avg.<name>", "exp_avg_sq.<name>" (views of the flat moments), plus
   // "master.<name>" with mixed precision (the bf16 model weights alone cannot restore the fp32 master).
+  // Sharded: valid between gather_state() and release_state() (a collective every rank calls: the whole moments,
+  // for a checkpoint that any number of ranks can resume).
   std::vector<std::pair<std::string, torch::Tensor>> state_tensors() const;
+  void gather_state();
+  void release_state();
+  bool sharded() const { return comm_ != nullptr; }
   // Restores what state_tensors() gave (any device/dtype in; every tensor must be there with its shape) and the
   // step count; `where` names the source in errors.
   void load_state(const std::map<std::string, torch::Tensor>& tensors, int64_t steps, const std::string& where);
@@ -36,7 +46,10 @@ class AdamW {
   OptimizerConfig config_;
   bool fused_ = false;
   int64_t steps_ = 0;
-  std::vector<torch::Tensor> exp_avg_, exp_avg_sq_;  // per group, flat like the master
+  Communicator* comm_ = nullptr;
+  std::vector<int64_t> begin_, length_;              // per group: the part of the flat buffers this rank updates
+  std::vector<torch::Tensor> exp_avg_, exp_avg_sq_;  // per group, flat: that part's moments
+  std::vector<torch::Tensor> whole_exp_avg_, whole_exp_avg_sq_;  // gather_state() .. release_state()
   torch::Tensor step_tensor_;                        // the fused kernel reads the step count from a device tensor
 };
 

@@ -58,8 +58,9 @@ std::vector<torch::Tensor> flat_chunks(const torch::Tensor& flat, int64_t max_nu
 }
 
 ParameterBuffers::ParameterBuffers(CausalLMImpl& model, const OptimizerConfig& config, c10::ScalarType compute_dtype,
-                                   c10::ScalarType master_dtype)
+                                   c10::ScalarType master_dtype, int64_t pad_multiple)
     : mixed_(compute_dtype != master_dtype), alive_(std::make_shared<bool>(true)) {
+  GRANITE_CHECK(pad_multiple >= 1, "pad_multiple must be >= 1, got ", pad_multiple);
   GRANITE_CHECK(master_dtype == c10::kFloat || master_dtype == compute_dtype,
                 "master weights must be float32 or the compute dtype, got master ", master_dtype, " for compute ",
                 compute_dtype);
@@ -81,9 +82,10 @@ ParameterBuffers::ParameterBuffers(CausalLMImpl& model, const OptimizerConfig& c
   torch::NoGradGuard no_grad;
   for (int g = 0; g < 2; ++g) {
     ParameterGroup& group = groups_[g];
-    const int64_t n = group.slots.empty() ? 0 : group.slots.back().offset + group.slots.back().numel;
+    const int64_t used = group.slots.empty() ? 0 : group.slots.back().offset + group.slots.back().numel;
+    const int64_t n = (used + pad_multiple - 1) / pad_multiple * pad_multiple;
     const auto on_device = torch::TensorOptions().device(device);
-    group.master = torch::empty({n}, on_device.dtype(master_dtype));
+    group.master = torch::zeros({n}, on_device.dtype(master_dtype));
     group.grad = torch::zeros({n}, on_device.dtype(mixed_ ? c10::kFloat : master_dtype));
     for (size_t i = 0; i < group.slots.size(); ++i) {
       const torch::Tensor& p = members[g][i];
@@ -110,7 +112,8 @@ ParameterBuffers::~ParameterBuffers() { *alive_ = false; }
 
 int64_t ParameterBuffers::numel() const {
   int64_t n = 0;
-  for (const auto& g : groups_) n += g.master.numel();
+  for (const auto& g : groups_)
+    for (const auto& slot : g.slots) n += slot.numel;
   return n;
 }
 

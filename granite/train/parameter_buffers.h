@@ -35,9 +35,9 @@ struct ParameterSlot {
 struct ParameterGroup {
   bool decay = false;
   std::vector<ParameterSlot> slots;  // in model.named_parameters() order
-  torch::Tensor master;              // (numel,) master dtype
-  torch::Tensor grad;                // (numel,) fp32
-  torch::Tensor compute;             // (numel,) compute dtype; the master itself when the dtypes are equal
+  torch::Tensor master;              // (padded numel,) master dtype
+  torch::Tensor grad;                // (padded numel,) fp32 (the master dtype when there is no compute copy)
+  torch::Tensor compute;             // (padded numel,) compute dtype; the master itself when the dtypes are equal
   // The slot's view of a flat buffer, shaped like the parameter.
   torch::Tensor view(const torch::Tensor& flat, const ParameterSlot& slot) const {
     return flat.narrow(0, slot.offset, slot.numel).view(slot.shape);
@@ -52,8 +52,10 @@ class ParameterBuffers {
  public:
   // Groups: 0 decayed, 1 not (granite::decays). The model's current values become the master (exact: the model is
   // expected in the master dtype, fp32 for mixed precision) and are rounded into the compute dtype.
+  // pad_multiple: each flat buffer's length is rounded up to a multiple of it (zeros after the last parameter), so
+  // that it splits into equal shards (the sharded optimizer: the world size).
   ParameterBuffers(CausalLMImpl& model, const OptimizerConfig& config, c10::ScalarType compute_dtype,
-                   c10::ScalarType master_dtype = c10::kFloat);
+                   c10::ScalarType master_dtype = c10::kFloat, int64_t pad_multiple = 1);
   ~ParameterBuffers();
   ParameterBuffers(const ParameterBuffers&) = delete;
   ParameterBuffers& operator=(const ParameterBuffers&) = delete;
@@ -61,7 +63,7 @@ class ParameterBuffers {
   bool mixed() const { return mixed_; }
   std::vector<ParameterGroup>& groups() { return groups_; }
   const std::vector<ParameterGroup>& groups() const { return groups_; }
-  int64_t numel() const;
+  int64_t numel() const;  // parameters (without padding)
 
   void zero_grad();
   // Global L2 norm of the fp32 gradients (one host sync).

@@ -48,6 +48,7 @@ TrainConfig train_config_from_json(const Json& j, const std::string& where, cons
     c.device = tr.optional<std::string>("device", c.device);
     c.dtype = tr.optional<std::string>("dtype", c.dtype);
     c.master_dtype = tr.optional<std::string>("master_dtype", c.master_dtype);
+    c.sharding = tr.optional<std::string>("sharding", c.sharding);
     c.log_every = tr.optional<int64_t>("log_every", c.log_every);
     c.eval_every = tr.optional<int64_t>("eval_every", c.eval_every);
     c.eval_batches = tr.optional<int64_t>("eval_batches", c.eval_batches);
@@ -75,6 +76,8 @@ TrainConfig train_config_from_json(const Json& j, const std::string& where, cons
                 ": checkpoint.save_every must be >= 0 and keep_last >= 1");
   GRANITE_CHECK(c.dtype == "float32" || c.dtype == "bfloat16", where, ": train.dtype \"", c.dtype,
                 "\" is not supported (float32, bfloat16; float16 would need loss scaling)");
+  GRANITE_CHECK(c.sharding == "none" || c.sharding == "optimizer", where, ": train.sharding \"", c.sharding,
+                "\" is not supported (none, optimizer)");
   GRANITE_CHECK(c.master_dtype == "float32" || c.master_dtype == c.dtype, where, ": train.master_dtype \"",
                 c.master_dtype, "\" must be float32 or the compute dtype \"", c.dtype, "\"");
   return c;
@@ -102,6 +105,7 @@ Json to_json(const TrainConfig& c) {
            {"device", c.device},
            {"dtype", c.dtype},
            {"master_dtype", c.master_dtype},
+           {"sharding", c.sharding},
            {"log_every", c.log_every},
            {"eval_every", c.eval_every},
            {"eval_batches", c.eval_batches},

@@ -7,7 +7,7 @@
 //    "data": {...LoaderConfig...},  "eval_data": {...LoaderConfig...} (optional, held-out shards),
 //    "optimizer": {...OptimizerConfig...}, "schedule": {...ScheduleConfig...},
 //    "train": {"steps", "grad_accum", "alpha", "seed", "document_mask", "activation_checkpointing", "device",
-//              "dtype", "master_dtype", "log_every",
+//              "dtype", "master_dtype", "sharding", "log_every",
 //              "eval_every", "eval_batches", "max_skipped_steps", "peak_flops"},
 //    "checkpoint": {"save_every", "keep_last", "at_end"},
 //    "output_dir": "runs/tiny"}
@@ -43,6 +43,8 @@ struct TrainConfig {
   // accumulated gradients and AdamW moments in `master_dtype` (float32, or the same as dtype: pure bf16 training).
   std::string dtype = "float32";
   std::string master_dtype = "float32";
+  // Data parallelism: "none" (every rank holds everything, DDP) or "optimizer" (ZeRO-1: AdamW moments sharded).
+  std::string sharding = "none";
   int64_t log_every = 1;
   int64_t eval_every = 0;      // 0 = no validation
   int64_t eval_batches = 4;

@@ -134,9 +134,10 @@ RunResult run_training(const TrainConfig& config, const RunOptions& options) {
   model->set_activation_checkpointing(config.activation_checkpointing);
   // The precision policy: parameters in the compute dtype for forward/backward, master weights, gradients and
   // AdamW moments in the master dtype (ParameterBuffers).
+  const bool shard_optimizer = comm && config.sharding == "optimizer";
   ParameterBuffers params(*model, config.optimizer, *dtype_from_name(config.dtype),
-                          *dtype_from_name(config.master_dtype));
-  AdamW optimizer(params, config.optimizer);
+                          *dtype_from_name(config.master_dtype), shard_optimizer ? world : 1);
+  AdamW optimizer(params, config.optimizer, shard_optimizer ? comm : nullptr);
   if (!config.init_from.empty() && load_master_weights(config.init_from, params) && options.progress && main_rank)
     std::fprintf(stderr, "fp32 master weights from %s/optimizer.safetensors\n", config.init_from.c_str());
 
@@ -199,11 +200,13 @@ RunResult run_training(const TrainConfig& config, const RunOptions& options) {
                 {"elapsed_s", std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count()}};
   };
   auto save = [&] {  // rank 0 writes (replicas are identical); the others wait until it is complete
+    optimizer.gather_state();  // sharded moments made whole (a collective); nothing otherwise
     if (main_rank)
       result.checkpoint = save_checkpoint(config.output_dir, step, *model, optimizer, training_state(),
                                           {tokenizer_files(config.tokenizer)}, config.keep_last);
     else
       result.checkpoint = checkpoint_dir(config.output_dir, step);
+    optimizer.release_state();
     if (comm) comm->barrier("checkpoint save");
   };
 

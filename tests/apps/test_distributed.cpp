@@ -1,6 +1,7 @@
 // Data-parallel pretraining on CPUs through Gloo, as a user runs it: granite-launch starts two granite-pretrain
 // ranks that must train exactly like one process with the same global batch (same losses and weights up to fp32
-// summation order), a two-rank checkpoint resumes on one rank, and a failing rank stops the job with its status.
+// summation order), with or without the sharded optimizer; a two-rank checkpoint resumes on one rank; a failing
+// rank stops the job with its status; a rank that never arrives is an error after the timeout.
 #include <catch2/catch.hpp>
 
 #include <sys/stat.h>
@@ -106,6 +107,22 @@ TEST_CASE("a two-rank checkpoint resumes on one rank", "[apps][dist][gloo]") {
   INFO(second.output);
   REQUIRE(second.status == 0);
   require_same_training(root + "/uninterrupted", root + "/resumed", 6);
+}
+
+TEST_CASE("two ranks with the sharded optimizer (ZeRO-1) train like one process, and resume on one rank",
+          "[apps][dist][gloo]") {
+  const std::string root = granite::test::scratch_dir("distributed_zero1");
+  REQUIRE(pretrain(1, 4, root + "/one").status == 0);
+  const auto sharded = pretrain(2, 2, root + "/zero1", "--set train.sharding=optimizer");
+  INFO(sharded.output);
+  REQUIRE(sharded.status == 0);
+  require_same_training(root + "/one", root + "/zero1", 6);
+  // The checkpoint holds whole moments: a sharded 2-rank run continues on one rank without sharding.
+  REQUIRE(pretrain(2, 2, root + "/resumed", "--set train.sharding=optimizer --max-steps 3").status == 0);
+  const auto second = pretrain(1, 4, root + "/resumed");
+  INFO(second.output);
+  REQUIRE(second.status == 0);
+  require_same_training(root + "/one", root + "/resumed", 6);
 }
 
 TEST_CASE("granite-launch sets torchrun's environment and stops the job when a rank fails", "[apps][dist]") {
