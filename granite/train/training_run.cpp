@@ -245,7 +245,7 @@ RunResult run_training(const TrainConfig& config, const RunOptions& options) {
       const double window_s =
           std::max(1e-9, std::chrono::duration<double>(std::chrono::steady_clock::now() - window_start).count());
       const double tps = double(window_tokens) / window_s;
-      const double mfu = peak > 0 ? tps * flops_per_token / peak : 0.0;
+      const double mfu = peak > 0 ? tps * flops_per_token / (peak * world) : 0.0;  // tps counts every rank
       const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
       Scalars values{{"loss", r.loss},
                      {"loss_clm", r.report.clm_loss()},
@@ -277,9 +277,10 @@ RunResult run_training(const TrainConfig& config, const RunOptions& options) {
       std::vector<TrainBatch> eval_batches;
       for (int64_t b = 0; b < config.eval_batches; ++b) eval_batches.push_back(to_tensors(eval_loader.next(), device));
       const LossReport report = evaluate_loss(*model, eval_batches, config.alpha, config.document_mask);
-      if (metrics) metrics->log(step, {{"val_loss", report.loss(config.alpha)},
-                         {"val_loss_clm", report.clm_loss()},
-                         {"val_loss_fim", report.fim_loss()}});
+      if (metrics)
+        metrics->log(step, {{"val_loss", report.loss(config.alpha)},
+                            {"val_loss_clm", report.clm_loss()},
+                            {"val_loss_fim", report.fim_loss()}});
     }
     // A signal to any rank stops all of them at the same step (a rank that stopped alone would hang the others).
     bool stop = signals.received() != 0;
