@@ -153,6 +153,9 @@ void Communicator::all_gather_shards(const torch::Tensor& flat, const char* what
   GRANITE_CHECK(flat.dim() == 1 && flat.numel() % env_.world_size == 0, what, ": ", flat.numel(),
                 " elements do not split into ", env_.world_size, " equal shards");
   const int64_t shard = flat.numel() / env_.world_size;
+  // Moving data only, so 16-bit floats travel as bytes: Gloo has no bf16 (or int16) collectives.
+  const bool half = flat.scalar_type() == torch::kBFloat16 || flat.scalar_type() == torch::kHalf;
+  if (half) return all_gather_shards(flat.view(torch::kByte), what);
   std::vector<at::Tensor> input{flat.narrow(0, env_.rank * shard, shard).clone()};  // not aliasing the outputs
   std::vector<std::vector<at::Tensor>> outputs(1);
   for (int r = 0; r < env_.world_size; ++r) outputs[0].push_back(flat.narrow(0, r * shard, shard));

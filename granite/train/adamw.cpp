@@ -14,11 +14,16 @@ AdamW::AdamW(ParameterBuffers& params, const OptimizerConfig& config, Communicat
     : params_(params), config_(config), comm_(shard_over) {
   const int64_t world = comm_ ? comm_->world_size() : 1, rank = comm_ ? comm_->rank() : 0;
   for (const auto& g : params_.groups()) {
-    const int64_t n = g.master.numel();
+    const int64_t n = g.grad.numel();  // the whole (padded) flat length; the master may be a shard
     GRANITE_CHECK(n % world == 0, "the sharded optimizer needs parameter buffers padded to a multiple of the world ",
                   "size ", world, " (ParameterBuffers pad_multiple); got ", n, " elements");
     begin_.push_back(rank * (n / world));
     length_.push_back(n / world);
+    GRANITE_CHECK(g.master_begin == (g.master.numel() == n ? 0 : begin_.back()) &&
+                      (g.master.numel() == n || g.master.numel() == n / world),
+                  "the parameter buffers' master shard does not match this rank's shard ", rank, " of ", world);
+    GRANITE_CHECK(!comm_ || !params_.mixed() || g.master.numel() == n / world || world == 1,
+                  "the sharded optimizer with mixed precision needs the master sharded (ParameterBuffers shards)");
     exp_avg_.push_back(torch::zeros({n / world}, g.master.options()));
     exp_avg_sq_.push_back(torch::zeros({n / world}, g.master.options()));
   }
@@ -37,7 +42,7 @@ void AdamW::step(double lr) {
     ParameterGroup& g = groups[i];
     if (g.master.numel() == 0) continue;
     const double wd = g.decay ? config_.weight_decay : 0.0;
-    const auto p = flat_chunks(g.master.narrow(0, begin_[i], length_[i])),
+    const auto p = flat_chunks(g.master.narrow(0, begin_[i] - g.master_begin, length_[i])),
                grad = flat_chunks(g.grad.narrow(0, begin_[i], length_[i])), m = flat_chunks(exp_avg_[i]),
                v = flat_chunks(exp_avg_sq_[i]);
 #if GRANITE_HAS_FUSED_ADAMW
@@ -58,29 +63,33 @@ void AdamW::step(double lr) {
       p[c].addcdiv_(m[c], denom, -step_size);
     }
   }
-  if (comm_)
-    for (auto& g : groups) comm_->all_gather_shards(g.master, "optimizer all-gather");
-  params_.sync_model();
+  params_.sync_model();  // this rank's part of the compute weights (all of them without sharding)
+  if (comm_)            // the other ranks' parts
+    for (auto& g : groups) comm_->all_gather_shards(g.compute, "optimizer all-gather");
 }
 
 void AdamW::gather_state() {
-  whole_exp_avg_.clear();
-  whole_exp_avg_sq_.clear();
+  release_state();
   if (!comm_) return;
   const auto& groups = params_.groups();
-  for (size_t i = 0; i < groups.size(); ++i)
-    for (const auto& pair : {std::make_pair(&whole_exp_avg_, &exp_avg_[i]),
-                             std::make_pair(&whole_exp_avg_sq_, &exp_avg_sq_[i])}) {
-      torch::Tensor whole = torch::zeros_like(groups[i].master);
-      whole.narrow(0, begin_[i], length_[i]).copy_(*pair.second);
+  for (size_t i = 0; i < groups.size(); ++i) {
+    const auto& g = groups[i];
+    auto gather = [&](const torch::Tensor& part, std::vector<torch::Tensor>& into) {
+      torch::Tensor whole = torch::zeros({g.grad.numel()}, part.options());
+      whole.narrow(0, begin_[i], length_[i]).copy_(part);
       comm_->all_gather_shards(whole, "optimizer state gather");
-      pair.first->push_back(whole);
-    }
+      into.push_back(whole);
+    };
+    gather(exp_avg_[i], whole_exp_avg_);
+    gather(exp_avg_sq_[i], whole_exp_avg_sq_);
+    if (params_.mixed()) gather(g.master.narrow(0, begin_[i] - g.master_begin, length_[i]), whole_master_);
+  }
 }
 
 void AdamW::release_state() {
   whole_exp_avg_.clear();
   whole_exp_avg_sq_.clear();
+  whole_master_.clear();
 }
 
 std::vector<std::pair<std::string, torch::Tensor>> AdamW::state_tensors() const {
@@ -93,7 +102,8 @@ std::vector<std::pair<std::string, torch::Tensor>> AdamW::state_tensors() const 
     for (const ParameterSlot& s : groups[i].slots) {
       out.emplace_back("exp_avg." + s.name, groups[i].view(m[i], s));
       out.emplace_back("exp_avg_sq." + s.name, groups[i].view(v[i], s));
-      if (params_.mixed()) out.emplace_back("master." + s.name, groups[i].view(groups[i].master, s));
+      if (params_.mixed())
+        out.emplace_back("master." + s.name, groups[i].view(comm_ ? whole_master_[i] : groups[i].master, s));
     }
   return out;
 }
@@ -103,11 +113,12 @@ void AdamW::load_state(const std::map<std::string, torch::Tensor>& tensors, int6
   torch::NoGradGuard no_grad;
   // Sharded: read into whole buffers (no collective needed: every rank reads the file), then keep this rank's part.
   if (comm_) {
-    whole_exp_avg_.clear();
-    whole_exp_avg_sq_.clear();
+    release_state();
     for (const auto& g : params_.groups()) {
-      whole_exp_avg_.push_back(torch::zeros_like(g.master));
-      whole_exp_avg_sq_.push_back(torch::zeros_like(g.master));
+      const auto whole = [&] { return torch::zeros({g.grad.numel()}, g.master.options()); };
+      whole_exp_avg_.push_back(whole());
+      whole_exp_avg_sq_.push_back(whole());
+      if (params_.mixed()) whole_master_.push_back(whole());
     }
   }
   size_t used = 0;
@@ -123,9 +134,13 @@ void AdamW::load_state(const std::map<std::string, torch::Tensor>& tensors, int6
                 " optimizer state tensors this model does not have (a different model or precision policy)");
   steps_ = steps;
   if (comm_) {
+    auto& groups = params_.groups();
     for (size_t i = 0; i < exp_avg_.size(); ++i) {
       exp_avg_[i].copy_(whole_exp_avg_[i].narrow(0, begin_[i], length_[i]));
       exp_avg_sq_[i].copy_(whole_exp_avg_sq_[i].narrow(0, begin_[i], length_[i]));
+      if (params_.mixed())
+        groups[i].master.narrow(0, begin_[i] - groups[i].master_begin, length_[i])
+            .copy_(whole_master_[i].narrow(0, begin_[i], length_[i]));
     }
     release_state();
   }

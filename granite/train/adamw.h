@@ -20,9 +20,10 @@ class Communicator;
 
 class AdamW {
  public:
-  // shard_over (ZeRO-1, Megatron-LM's distributed optimizer): each rank keeps the moments of, and updates, only its
-  // 1/W shard of every flat buffer (ParameterBuffers padded to a multiple of W), then the updated shards are
-  // all-gathered so every rank holds the whole model again. The fp32 master stays whole on every rank for now.
+  // shard_over (ZeRO-1, Megatron-LM's distributed optimizer): each rank keeps the moments (and, with mixed
+  // precision, the fp32 master) of only its 1/W shard of every flat buffer -- ParameterBuffers built with
+  // shards = W, shard = rank -- updates that shard, and the updated shards are all-gathered (in the compute dtype)
+  // so every rank holds the whole model again.
   AdamW(ParameterBuffers& params, const OptimizerConfig& config, Communicator* shard_over = nullptr);
   // One update at learning rate lr from the gradients in the buffers (already clipped).
   void step(double lr);
@@ -49,7 +50,7 @@ class AdamW {
   Communicator* comm_ = nullptr;
   std::vector<int64_t> begin_, length_;              // per group: the part of the flat buffers this rank updates
   std::vector<torch::Tensor> exp_avg_, exp_avg_sq_;  // per group, flat: that part's moments
-  std::vector<torch::Tensor> whole_exp_avg_, whole_exp_avg_sq_;  // gather_state() .. release_state()
+  std::vector<torch::Tensor> whole_exp_avg_, whole_exp_avg_sq_, whole_master_;  // gather_state() .. release_state()
   torch::Tensor step_tensor_;                        // the fused kernel reads the step count from a device tensor
 };
 

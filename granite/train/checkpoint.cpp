@@ -123,14 +123,18 @@ bool load_master_weights(const std::string& dir, ParameterBuffers& params) {
     for (const ParameterSlot& s : g.slots)
       if (!file->contains("master." + s.name)) return false;
   torch::NoGradGuard no_grad;
-  for (ParameterGroup& g : params.groups())
+  for (ParameterGroup& g : params.groups()) {
+    // The whole fp32 vector, then this rank's part of it (the master may be a shard).
+    const torch::Tensor whole = torch::zeros({g.grad.numel()}, g.master.options());
     for (const ParameterSlot& s : g.slots) {
       const torch::Tensor t = file->tensor("master." + s.name);
       GRANITE_CHECK(t.sizes() == torch::IntArrayRef(s.shape), path, ": master.", s.name, " has shape ", t.sizes(),
                     ", the model needs ", torch::IntArrayRef(s.shape));
-      g.view(g.master, s).copy_(t);
+      g.view(whole, s).copy_(t);
     }
-  params.sync_model();
+    g.master.copy_(whole.narrow(0, g.master_begin, g.master.numel()));
+    if (g.compute.data_ptr() != g.master.data_ptr()) g.compute.copy_(whole);  // every rank's part, rounded
+  }
   return true;
 }
 

@@ -58,9 +58,9 @@ std::vector<torch::Tensor> flat_chunks(const torch::Tensor& flat, int64_t max_nu
 }
 
 ParameterBuffers::ParameterBuffers(CausalLMImpl& model, const OptimizerConfig& config, c10::ScalarType compute_dtype,
-                                   c10::ScalarType master_dtype, int64_t pad_multiple)
+                                   c10::ScalarType master_dtype, int64_t shards, int64_t shard)
     : mixed_(compute_dtype != master_dtype), alive_(std::make_shared<bool>(true)) {
-  GRANITE_CHECK(pad_multiple >= 1, "pad_multiple must be >= 1, got ", pad_multiple);
+  GRANITE_CHECK(shards >= 1 && shard >= 0 && shard < shards, "shard ", shard, " of ", shards, " is not a shard");
   GRANITE_CHECK(master_dtype == c10::kFloat || master_dtype == compute_dtype,
                 "master weights must be float32 or the compute dtype, got master ", master_dtype, " for compute ",
                 compute_dtype);
@@ -83,16 +83,22 @@ ParameterBuffers::ParameterBuffers(CausalLMImpl& model, const OptimizerConfig& c
   for (int g = 0; g < 2; ++g) {
     ParameterGroup& group = groups_[g];
     const int64_t used = group.slots.empty() ? 0 : group.slots.back().offset + group.slots.back().numel;
-    const int64_t n = (used + pad_multiple - 1) / pad_multiple * pad_multiple;
+    const int64_t n = (used + shards - 1) / shards * shards;
     const auto on_device = torch::TensorOptions().device(device);
-    group.master = torch::zeros({n}, on_device.dtype(master_dtype));
+    torch::Tensor whole = torch::zeros({n}, on_device.dtype(master_dtype));  // the parameters, exact
     group.grad = torch::zeros({n}, on_device.dtype(mixed_ ? c10::kFloat : master_dtype));
     for (size_t i = 0; i < group.slots.size(); ++i) {
       const torch::Tensor& p = members[g][i];
       GRANITE_CHECK(p.device() == device, "parameter ", group.slots[i].name, " is on ", p.device(), ", not ", device);
-      group.view(group.master, group.slots[i]).copy_(p);
+      group.view(whole, group.slots[i]).copy_(p);
     }
-    group.compute = mixed_ ? group.master.to(compute_dtype) : group.master;
+    if (mixed_) {
+      group.compute = whole.to(compute_dtype);
+      group.master_begin = shard * (n / shards);
+      group.master = shards > 1 ? whole.narrow(0, group.master_begin, n / shards).clone() : whole;
+    } else {
+      group.compute = group.master = whole;
+    }
     for (size_t i = 0; i < group.slots.size(); ++i) {
       torch::Tensor p = members[g][i];
       p.set_data(group.view(group.compute, group.slots[i]));
@@ -137,13 +143,13 @@ void ParameterBuffers::scale_grad(double factor) {
 void ParameterBuffers::sync_model() {
   if (!mixed_) return;
   torch::NoGradGuard no_grad;
-  for (auto& g : groups_) g.compute.copy_(g.master);
+  for (auto& g : groups_) g.compute.narrow(0, g.master_begin, g.master.numel()).copy_(g.master);
 }
 
 void ParameterBuffers::sync_master() {
   if (!mixed_) return;
   torch::NoGradGuard no_grad;
-  for (auto& g : groups_) g.master.copy_(g.compute);
+  for (auto& g : groups_) g.master.copy_(g.compute.narrow(0, g.master_begin, g.master.numel()));
 }
 
 }  // namespace granite

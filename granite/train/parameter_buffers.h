@@ -35,7 +35,8 @@ struct ParameterSlot {
 struct ParameterGroup {
   bool decay = false;
   std::vector<ParameterSlot> slots;  // in model.named_parameters() order
-  torch::Tensor master;              // (padded numel,) master dtype
+  torch::Tensor master;              // (padded numel,) master dtype, or its shard starting at master_begin
+  int64_t master_begin = 0;
   torch::Tensor grad;                // (padded numel,) fp32 (the master dtype when there is no compute copy)
   torch::Tensor compute;             // (padded numel,) compute dtype; the master itself when the dtypes are equal
   // The slot's view of a flat buffer, shaped like the parameter.
@@ -52,10 +53,11 @@ class ParameterBuffers {
  public:
   // Groups: 0 decayed, 1 not (granite::decays). The model's current values become the master (exact: the model is
   // expected in the master dtype, fp32 for mixed precision) and are rounded into the compute dtype.
-  // pad_multiple: each flat buffer's length is rounded up to a multiple of it (zeros after the last parameter), so
-  // that it splits into equal shards (the sharded optimizer: the world size).
+  // shards > 1 (the sharded optimizer, shards = the world size): each flat buffer's length is rounded up to a
+  // multiple of `shards` (zeros after the last parameter) so that it splits into equal shards, and with mixed
+  // precision the fp32 master holds only shard `shard` (master_begin says where it starts).
   ParameterBuffers(CausalLMImpl& model, const OptimizerConfig& config, c10::ScalarType compute_dtype,
-                   c10::ScalarType master_dtype = c10::kFloat, int64_t pad_multiple = 1);
+                   c10::ScalarType master_dtype = c10::kFloat, int64_t shards = 1, int64_t shard = 0);
   ~ParameterBuffers();
   ParameterBuffers(const ParameterBuffers&) = delete;
   ParameterBuffers& operator=(const ParameterBuffers&) = delete;
@@ -69,7 +71,7 @@ class ParameterBuffers {
   // Global L2 norm of the fp32 gradients (one host sync).
   double grad_norm() const;
   void scale_grad(double factor);
-  // Master -> compute buffer (mixed precision; nothing to do otherwise).
+  // Master -> compute buffer (mixed precision; nothing to do otherwise): the master's part of it.
   void sync_model();
   // Compute buffer -> master: after weights were loaded into the model (loses what bf16 cannot hold).
   void sync_master();

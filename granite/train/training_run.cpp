@@ -132,11 +132,16 @@ RunResult run_training(const TrainConfig& config, const RunOptions& options) {
   }
   model->to(device, torch::kFloat);  // initialised (or loaded) in fp32: the master weights start exact
   model->set_activation_checkpointing(config.activation_checkpointing);
+  if (comm) {  // identical replicas, whatever each rank's initialisation did
+    torch::NoGradGuard no_grad;
+    for (auto& p : model->parameters()) comm->broadcast(p.detach(), 0, "initial weights");
+  }
   // The precision policy: parameters in the compute dtype for forward/backward, master weights, gradients and
   // AdamW moments in the master dtype (ParameterBuffers).
   const bool shard_optimizer = comm && config.sharding == "optimizer";
   ParameterBuffers params(*model, config.optimizer, *dtype_from_name(config.dtype),
-                          *dtype_from_name(config.master_dtype), shard_optimizer ? world : 1);
+                          *dtype_from_name(config.master_dtype), shard_optimizer ? world : 1,
+                          shard_optimizer ? rank : 0);
   AdamW optimizer(params, config.optimizer, shard_optimizer ? comm : nullptr);
   if (!config.init_from.empty() && load_master_weights(config.init_from, params) && options.progress && main_rank)
     std::fprintf(stderr, "fp32 master weights from %s/optimizer.safetensors\n", config.init_from.c_str());
@@ -167,11 +172,7 @@ RunResult run_training(const TrainConfig& config, const RunOptions& options) {
       std::fprintf(stderr, "resuming from %s (step %lld)\n", resume_from.c_str(), (long long)step);
   }
   std::unique_ptr<GradientSync> grad_sync;
-  if (comm) {  // identical replicas, whatever each rank's initialisation did
-    for (auto& g : params.groups()) comm->broadcast(g.master, 0, "initial weights");
-    params.sync_model();
-    grad_sync = std::make_unique<GradientSync>(params, *comm);
-  }
+  if (comm) grad_sync = std::make_unique<GradientSync>(params, *comm);
   // Everything is checked (model, checkpoint, data) before the output directory is touched.
   PackedLoader loader(config.data, *tokenizer, rank, world, loader_state);
   std::optional<MetricsLog> metrics;
