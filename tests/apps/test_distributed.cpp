@@ -84,6 +84,19 @@ void require_same_training(const std::string& a, const std::string& b, int64_t l
   }
 }
 
+// Two ranks (`two_rank_settings`) stopped after step 3, then one rank (micro-batch 4, no sharding) resuming from
+// that checkpoint, must reproduce `reference`: an uninterrupted run of the same global batch.
+void require_resumes_on_one_rank(const std::string& dir, const std::string& reference,
+                                 const std::string& two_rank_settings = "") {
+  const auto first = pretrain(2, 2, dir, two_rank_settings + " --max-steps 3");
+  INFO(first.output);
+  REQUIRE(first.status == 0);
+  const auto second = pretrain(1, 4, dir);  // --resume auto: from step 3
+  INFO(second.output);
+  REQUIRE(second.status == 0);
+  require_same_training(reference, dir, 6);
+}
+
 }  // namespace
 
 TEST_CASE("two Gloo ranks train like one process with the same global batch", "[apps][dist][gloo]") {
@@ -100,13 +113,7 @@ TEST_CASE("two Gloo ranks train like one process with the same global batch", "[
 TEST_CASE("a two-rank checkpoint resumes on one rank", "[apps][dist][gloo]") {
   const std::string root = granite::test::scratch_dir("distributed_resume");
   REQUIRE(pretrain(1, 4, root + "/uninterrupted").status == 0);
-  const auto first = pretrain(2, 2, root + "/resumed", "--max-steps 3");
-  INFO(first.output);
-  REQUIRE(first.status == 0);
-  const auto second = pretrain(1, 4, root + "/resumed");  // --resume auto: from step 3
-  INFO(second.output);
-  REQUIRE(second.status == 0);
-  require_same_training(root + "/uninterrupted", root + "/resumed", 6);
+  require_resumes_on_one_rank(root + "/resumed", root + "/uninterrupted");
 }
 
 TEST_CASE("two ranks with the sharded optimizer (ZeRO-1) train like one process, and resume on one rank",
@@ -118,11 +125,7 @@ TEST_CASE("two ranks with the sharded optimizer (ZeRO-1) train like one process,
   REQUIRE(sharded.status == 0);
   require_same_training(root + "/one", root + "/zero1", 6);
   // The checkpoint holds whole moments: a sharded 2-rank run continues on one rank without sharding.
-  REQUIRE(pretrain(2, 2, root + "/resumed", "--set train.sharding=optimizer --max-steps 3").status == 0);
-  const auto second = pretrain(1, 4, root + "/resumed");
-  INFO(second.output);
-  REQUIRE(second.status == 0);
-  require_same_training(root + "/one", root + "/resumed", 6);
+  require_resumes_on_one_rank(root + "/resumed", root + "/one", "--set train.sharding=optimizer");
 }
 
 TEST_CASE("with mixed precision the sharded optimizer (fp32 master sharded too) equals the unsharded one",
