@@ -16,7 +16,7 @@ AdamW::AdamW(ParameterBuffers& params, const OptimizerConfig& config, Communicat
   for (const auto& g : params_.groups()) {
     const int64_t n = g.grad.numel();  // the whole (padded) flat length; the master may be a shard
     GRANITE_CHECK(n % world == 0, "the sharded optimizer needs parameter buffers padded to a multiple of the world ",
-                  "size ", world, " (ParameterBuffers pad_multiple); got ", n, " elements");
+                  "size ", world, " (ParameterBuffers shards); got ", n, " elements");
     begin_.push_back(rank * (n / world));
     length_.push_back(n / world);
     GRANITE_CHECK(g.master_begin == (g.master.numel() == n ? 0 : begin_.back()) &&
