@@ -48,10 +48,8 @@ int main(int argc, char** argv) {
     const granite::LaunchEnv env = granite::launch_env();
     std::unique_ptr<granite::Communicator> comm;
     if (env.source != "single") {  // started by a launcher: the distributed path, even with one rank
-      torch::Device device(cfg.device);
-      if (device.is_cuda() && !device.has_index()) device = torch::Device(torch::kCUDA, env.local_rank);
       comm = std::make_unique<granite::Communicator>(
-          env, device, std::chrono::milliseconds(int64_t(dist_timeout_s * 1000)));
+          env, granite::rank_device(cfg.device, env), std::chrono::milliseconds(int64_t(dist_timeout_s * 1000)));
       options.comm = comm.get();
     }
     const granite::RunResult r = granite::run_training(cfg, options);

@@ -51,6 +51,12 @@ std::string first_line(const std::string& text) { return text.substr(0, text.fin
 
 }  // namespace
 
+torch::Device rank_device(const std::string& configured, const LaunchEnv& env) {
+  const torch::Device device(configured);
+  return device.is_cuda() && !device.has_index() ? torch::Device(torch::kCUDA, c10::DeviceIndex(env.local_rank))
+                                                 : device;
+}
+
 Communicator::Communicator(const LaunchEnv& env, const torch::Device& device, std::chrono::milliseconds timeout)
     : impl_(std::make_unique<Impl>()), env_(env), device_(device), timeout_(timeout) {
   if (device.is_cuda()) {
@@ -114,20 +120,14 @@ void wait_all(std::vector<c10::intrusive_ptr<c10d::Work>>& works, const char* wh
 }  // namespace
 
 void Communicator::all_reduce_sum(const std::vector<torch::Tensor>& tensors, const char* what) {
-  std::vector<c10::intrusive_ptr<c10d::Work>> works;
-  c10d::AllreduceOptions options;
-  options.reduceOp = c10d::ReduceOp::SUM;
-  for (const torch::Tensor& t : tensors) {
-    std::vector<at::Tensor> one{t};  // one tensor per call (NCCL's rule)
-    works.push_back(impl_->group->allreduce(one, options));
-  }
-  wait_all(works, what, env_, timeout_);
+  for (const torch::Tensor& t : tensors) start_all_reduce_sum(t);
+  wait_started(what);
 }
 
 void Communicator::start_all_reduce_sum(const torch::Tensor& tensor) {
   c10d::AllreduceOptions options;
   options.reduceOp = c10d::ReduceOp::SUM;
-  std::vector<at::Tensor> one{tensor};
+  std::vector<at::Tensor> one{tensor};  // one tensor per call (NCCL's rule)
   std::lock_guard<std::mutex> lock(impl_->started_mutex);
   impl_->started.push_back(impl_->group->allreduce(one, options));
 }

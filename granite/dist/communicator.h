@@ -16,6 +16,10 @@
 
 namespace granite {
 
+// The device a rank trains on: `configured` ("cpu", "cuda", "cuda:N"); a bare "cuda" means this node's GPU
+// LOCAL_RANK (one process per GPU).
+torch::Device rank_device(const std::string& configured, const LaunchEnv& env);
+
 class Communicator {
  public:
   // Joins the job; blocks until every rank has joined (or the timeout passes). `device`: cpu -> Gloo, cuda -> NCCL
@@ -31,7 +35,7 @@ class Communicator {
   const LaunchEnv& env() const { return env_; }
   const std::string& backend() const { return backend_name_; }
 
-  // Sums each tensor over the ranks, in place (all issued, then all waited for).
+  // Sums each tensor over the ranks, in place (all started, then every started one waited for).
   void all_reduce_sum(const std::vector<torch::Tensor>& tensors, const char* what = "all_reduce");
   // Starts summing `tensor` over the ranks in place and returns at once (any thread: the backward hooks call it);
   // wait_started() waits for every one started so far. Ranks must start the same tensors in the same order.

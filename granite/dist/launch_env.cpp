@@ -3,23 +3,13 @@
 #include <cstdlib>
 
 #include "granite/core/check.h"
+#include "granite/core/strings.h"
 
 namespace granite {
 
 namespace {
 
 using Getenv = std::function<const char*(const std::string&)>;
-
-// The integer `text` starts with; `used` = how many characters it took (0: none).
-long leading_integer(const std::string& text, size_t& used) {
-  used = 0;
-  try {
-    return std::stol(text, &used);
-  } catch (const std::exception&) {
-    used = 0;
-    return -1;
-  }
-}
 
 // A non-negative integer variable; `fallback` when unset.
 int int_var(const Getenv& getenv, const std::string& name, int fallback, bool required = false) {
@@ -30,7 +20,7 @@ int int_var(const Getenv& getenv, const std::string& name, int fallback, bool re
   }
   const std::string s(text);
   size_t used = 0;
-  const long value = leading_integer(s, used);
+  const int64_t value = leading_integer(s, used);
   GRANITE_CHECK(used == s.size() && !s.empty() && value >= 0 && value <= 1 << 30, "environment variable ", name,
                 "=\"", s, "\" is not a non-negative integer");
   return int(value);
@@ -45,7 +35,7 @@ std::string str_var(const Getenv& getenv, const std::string& name, const std::st
 // not knowable from the string alone when they differ, so the first entry is taken (homogeneous jobs).
 int tasks_per_node(const std::string& name, const std::string& text) {
   size_t used = 0;
-  const long value = leading_integer(text, used);
+  const int64_t value = leading_integer(text, used);
   GRANITE_CHECK(used > 0 && value >= 1, "environment variable ", name, "=\"", text, "\" is not a task count");
   return int(value);
 }

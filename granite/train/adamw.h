@@ -37,7 +37,6 @@ class AdamW {
   std::vector<std::pair<std::string, torch::Tensor>> state_tensors() const;
   void gather_state();
   void release_state();
-  bool sharded() const { return comm_ != nullptr; }
   // Restores what state_tensors() gave (any device/dtype in; every tensor must be there with its shape) and the
   // step count; `where` names the source in errors.
   void load_state(const std::map<std::string, torch::Tensor>& tensors, int64_t steps, const std::string& where);

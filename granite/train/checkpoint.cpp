@@ -103,12 +103,10 @@ Json load_checkpoint(const std::string& dir, CausalLMImpl& model, AdamW& optimiz
   const auto format = meta.find("format"), step = meta.find("step");
   GRANITE_CHECK(format != meta.end() && format->second == "granite.adamw" && step != meta.end(), path,
                 ": not a granite AdamW state (metadata needs format \"granite.adamw\" and a step)");
-  int64_t steps = -1;
-  try {
-    steps = std::stoll(step->second);
-  } catch (const std::exception&) {
-    GRANITE_FAIL(path, ": metadata step \"", step->second, "\" is not an integer");
-  }
+  size_t used = 0;
+  const int64_t steps = leading_integer(step->second, used);
+  GRANITE_CHECK(used > 0 && used == step->second.size(), path, ": metadata step \"", step->second,
+                "\" is not an integer");
   std::map<std::string, torch::Tensor> tensors;  // zero-copy views of the mapped file
   for (const std::string& key : file->keys()) tensors.emplace(key, file->tensor(key));
   optimizer.load_state(tensors, steps, path);

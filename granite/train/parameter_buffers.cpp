@@ -146,10 +146,4 @@ void ParameterBuffers::sync_model() {
   for (auto& g : groups_) g.compute.narrow(0, g.master_begin, g.master.numel()).copy_(g.master);
 }
 
-void ParameterBuffers::sync_master() {
-  if (!mixed_) return;
-  torch::NoGradGuard no_grad;
-  for (auto& g : groups_) g.master.copy_(g.compute.narrow(0, g.master_begin, g.master.numel()));
-}
-
 }  // namespace granite

@@ -73,8 +73,6 @@ class ParameterBuffers {
   void scale_grad(double factor);
   // Master -> compute buffer (mixed precision; nothing to do otherwise): the master's part of it.
   void sync_model();
-  // Compute buffer -> master: after weights were loaded into the model (loses what bf16 cannot hold).
-  void sync_master();
 
   // Called (on the autograd thread) each time a parameter's gradient has been added into its fp32 slot during
   // backward, with the group and slot index: where data-parallel training starts a bucket's all-reduce as soon as

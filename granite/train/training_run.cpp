@@ -107,8 +107,7 @@ RunResult run_training(const TrainConfig& config, const RunOptions& options) {
   Communicator* comm = options.comm;
   const int rank = comm ? comm->rank() : 0, world = comm ? comm->world_size() : 1;
   const bool main_rank = rank == 0;
-  torch::Device device(config.device);
-  if (comm && device.is_cuda() && !device.has_index()) device = torch::Device(torch::kCUDA, comm->env().local_rank);
+  const torch::Device device = comm ? rank_device(config.device, comm->env()) : torch::Device(config.device);
   auto tokenizer = load_tokenizer(config.tokenizer);
   // Where to start.
   std::string resume_from;
