@@ -1,5 +1,7 @@
 // granite-convert: re-save a Hugging Face model directory: cast (--dtype), reshard (--max-shard-size), or build a
 // depth-upscaled model (--depth-upscale N, the Granite-34B recipe: 2 copies, drop N layers at the seam).
+// --model may also be a fully sharded run's checkpoint (state-*-of-*.safetensors): its shards are consolidated
+// into a plain model directory (in the run's compute dtype unless --dtype says otherwise).
 // Tokenizer files in the source directory are carried over. The output loads in transformers and granite alike.
 #include <CLI/CLI.hpp>
 
@@ -10,13 +12,14 @@
 #include "granite/config/hf_config.h"
 #include "granite/io/pretrained.h"
 #include "granite/models/depth_upscale.h"
+#include "granite/train/checkpoint.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"Re-save a Granite model directory (cast, reshard, depth-upscale)."};
   std::string src, dst, dtype, max_shard = "5GB";
   int64_t upscale_drop = -1;
   bool overwrite = false;
-  app.add_option("--model", src, "source model directory")->required();
+  app.add_option("--model", src, "source model directory, or a checkpoint of a fully sharded run")->required();
   app.add_option("--output", dst, "output model directory (must not exist or be empty, unless --overwrite)")
       ->required();
   app.add_option("--dtype", dtype, "storage dtype: float32 | bfloat16 | float16 (default: the source's)");
@@ -29,9 +32,9 @@ int main(int argc, char** argv) {
   return granite::cli::guarded_main("granite-convert", [&] {
     namespace fs = std::filesystem;
     auto cfg = granite::load_hf_config((fs::path(src) / "config.json").string());
-    granite::LoadOptions load;
-    load.dtype = dtype.empty() ? granite::cli::parse_dtype(cfg.torch_dtype) : granite::cli::parse_dtype(dtype);
-    auto model = granite::load_pretrained(src, load);
+    const c10::ScalarType storage =
+        granite::cli::parse_dtype(dtype.empty() ? cfg.torch_dtype : dtype);
+    auto model = granite::load_model_or_checkpoint(src, storage);
     if (upscale_drop >= 0) model = granite::depth_upscale(*model, upscale_drop);
 
     granite::SaveOptions save;

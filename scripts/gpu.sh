@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Build and test on the GPU machine (Ubuntu 24.04, CUDA, PyTorch 2.x wheel, no internet):
 #   bash scripts/gpu.sh [steps...]        steps: test (default), interop, tokenizer-fixtures, bench-tokenizer,
-#                                         bench-data, bench-loader, bench-train, hf-baseline, build (only)
+#                                         bench-data, bench-loader, bench-train, hf-baseline, bench-multi-gpu,
+#                                         build (only)
 # Needs .deps/ from scripts/fetch_gpu_deps.sh (run on a Debian 12 machine with network, then carried along).
 # The .debs are unpacked into $GRANITE_DEPS_PREFIX (default /opt/deps); LibTorch is the one inside the python3 wheel.
 # Logs go to $OUT when it is set (else build-gpu/).
@@ -12,8 +13,8 @@ steps=("$@")
 [[ ${#steps[@]} -gt 0 ]] || steps=(test)
 for s in "${steps[@]}"; do
   case "$s" in
-    build | test | interop | tokenizer-fixtures | bench-tokenizer | bench-data | bench-loader | bench-train | hf-baseline) ;;
-    *) echo "gpu.sh: unknown step '$s' (known: build, test, interop, tokenizer-fixtures, bench-tokenizer, bench-data, bench-loader, bench-train, hf-baseline)" >&2; exit 2 ;;
+    build | test | interop | tokenizer-fixtures | bench-tokenizer | bench-data | bench-loader | bench-train | hf-baseline | bench-multi-gpu) ;;
+    *) echo "gpu.sh: unknown step '$s' (known: build, test, interop, tokenizer-fixtures, bench-tokenizer, bench-data, bench-loader, bench-train, hf-baseline, bench-multi-gpu)" >&2; exit 2 ;;
   esac
 done
 
@@ -132,6 +133,14 @@ for s in "${steps[@]}"; do
       nvidia-smi --query-gpu=name,memory.total,power.limit --format=csv | tee "$logs/bench_train_gpu.txt"
       python3 benchmarks/bench_train.py "$build" "$data" "$logs/bench_train" "${BENCH_TRAIN_STEPS:-300}" \
         | tee "$logs/bench_train.jsonl" || failed+=(bench-train)
+      ;;
+    bench-multi-gpu)
+      section "Multi-GPU training: data parallel and fully sharded, ours vs PyTorch DDP / FSDP2, kill and resume"
+      data=$(prepare_stdlib_code)
+      gpus=$(nvidia-smi -L | wc -l)
+      nvidia-smi --query-gpu=name,memory.total --format=csv | tee "$logs/bench_multi_gpu_gpus.txt"
+      python3 benchmarks/bench_multi_gpu.py "$build" "$data" "$build/bench_multi_gpu" "$gpus" \
+        | tee "$logs/bench_multi_gpu.jsonl" || failed+=(bench-multi-gpu)
       ;;
     hf-baseline)
       section "HF transformers baseline (benchmarks/hf_baseline_train_decode.py): train step, decode, prefill"

@@ -5,7 +5,8 @@
 //     each other on the GPU).
 //   * _fused_adamw_: a multi-tensor CUDA kernel since 2.0 (granite/train/adamw.cpp).
 //   * c10d: a process group's collectives live on c10d::ProcessGroup in 1.13 and on c10d::Backend (what
-//     ProcessGroupGloo / ProcessGroupNCCL derive from) since 2.0 (granite/dist/communicator.cpp).
+//     ProcessGroupGloo / ProcessGroupNCCL derive from) since 2.0, and ProcessGroupNCCL has shutdown() since 2.4
+//     (granite/dist/communicator.cpp).
 #include <torch/version.h>
 
 #if (TORCH_VERSION_MAJOR > 2) || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 1)
@@ -24,6 +25,14 @@
 #define GRANITE_C10D_BACKEND c10d::Backend
 #else
 #define GRANITE_C10D_BACKEND c10d::ProcessGroup
+#endif
+
+// ProcessGroupNCCL::shutdown() (no arguments) since 2.4: without it PyTorch warns at exit that the process group
+// was not destroyed (destroy_process_group); before 2.4 the destructor alone tears it down.
+#if (TORCH_VERSION_MAJOR > 2) || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+#define GRANITE_HAS_NCCL_SHUTDOWN 1
+#else
+#define GRANITE_HAS_NCCL_SHUTDOWN 0
 #endif
 
 namespace granite::compat {

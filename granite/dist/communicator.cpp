@@ -2,6 +2,7 @@
 
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 
+#include <cstdio>
 #include <mutex>
 
 #include "granite/core/check.h"
@@ -103,7 +104,19 @@ Communicator::Communicator(const LaunchEnv& env, const torch::Device& device, st
   }
 }
 
-Communicator::~Communicator() = default;  // the process group's destructor joins its threads
+Communicator::~Communicator() {
+#if GRANITE_HAS_NCCL && GRANITE_HAS_NCCL_SHUTDOWN
+  // NCCL's communicators are torn down explicitly (what destroy_process_group does in Python); then the process
+  // group's destructor joins its threads.
+  if (backend_name_ == "nccl" && impl_->group) {
+    try {
+      static_cast<c10d::ProcessGroupNCCL*>(impl_->group.get())->shutdown();
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "%s: NCCL shutdown: %s\n", describe(env_).c_str(), first_line(e.what()).c_str());
+    }
+  }
+#endif
+}
 
 namespace {
 
@@ -155,12 +168,35 @@ void Communicator::all_gather_shards(const torch::Tensor& flat, const char* what
   const int64_t shard = flat.numel() / env_.world_size;
   // Moving data only, so 16-bit floats travel as bytes: Gloo has no bf16 (or int16) collectives.
   const bool half = flat.scalar_type() == torch::kBFloat16 || flat.scalar_type() == torch::kHalf;
-  if (half) return all_gather_shards(flat.view(torch::kByte), what);
+  if (half && backend_name_ != "nccl") return all_gather_shards(flat.view(torch::kByte), what);
   std::vector<at::Tensor> input{flat.narrow(0, env_.rank * shard, shard).clone()};  // not aliasing the outputs
+#if GRANITE_HAS_NCCL
+  if (backend_name_ == "nccl") {  // straight into the flat buffer (the list form stages through a copy)
+    at::Tensor output = flat;
+    std::vector<c10::intrusive_ptr<c10d::Work>> works{impl_->group->_allgather_base(output, input[0])};
+    return wait_all(works, what, env_, timeout_);
+  }
+#endif
   std::vector<std::vector<at::Tensor>> outputs(1);
   for (int r = 0; r < env_.world_size; ++r) outputs[0].push_back(flat.narrow(0, r * shard, shard));
   std::vector<c10::intrusive_ptr<c10d::Work>> works{impl_->group->allgather(outputs, input)};
   wait_all(works, what, env_, timeout_);
+}
+
+void Communicator::reduce_scatter_sum(const torch::Tensor& full, const torch::Tensor& shard, const char* what) {
+  GRANITE_CHECK(full.dim() == 1 && shard.dim() == 1 && full.numel() == shard.numel() * env_.world_size, what, ": ",
+                full.numel(), " elements do not split into ", env_.world_size, " shards of ", shard.numel());
+#if GRANITE_HAS_NCCL
+  if (backend_name_ == "nccl") {
+    c10d::ReduceScatterOptions options;
+    options.reduceOp = c10d::ReduceOp::SUM;
+    at::Tensor output = shard, input = full;
+    std::vector<c10::intrusive_ptr<c10d::Work>> works{impl_->group->_reduce_scatter_base(output, input, options)};
+    return wait_all(works, what, env_, timeout_);
+  }
+#endif
+  all_reduce_sum({full}, what);
+  shard.copy_(full.narrow(0, env_.rank * shard.numel(), shard.numel()));
 }
 
 void Communicator::barrier(const char* what) { sum({0.0}, what); }

@@ -44,6 +44,10 @@ class Communicator {
   void broadcast(const torch::Tensor& tensor, int root, const char* what = "broadcast");
   // `flat` (1-D) is world_size equal shards, rank r owning shard r: afterwards every rank holds every shard.
   void all_gather_shards(const torch::Tensor& flat, const char* what = "all_gather");
+  // `full` (1-D) is world_size equal shards: `shard` (one shard's length) receives this rank's shard of the sum of
+  // every rank's `full` (what the fully sharded mode does with each unit's gradients). `full` may be clobbered
+  // (Gloo, which has no reduce-scatter in LibTorch 1.13, sums all of it in place and keeps this rank's part).
+  void reduce_scatter_sum(const torch::Tensor& full, const torch::Tensor& shard, const char* what = "reduce_scatter");
   void barrier(const char* what = "barrier");
   // The sum over ranks of host values (an all_reduce of one small tensor).
   std::vector<double> sum(const std::vector<double>& values, const char* what = "all_reduce");

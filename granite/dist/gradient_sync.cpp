@@ -6,6 +6,8 @@ namespace granite {
 
 GradientSync::GradientSync(ParameterBuffers& params, Communicator& comm, int64_t bucket_bytes)
     : params_(params), comm_(comm) {
+  GRANITE_CHECK(!params.is_fully_sharded(), "fully sharded parameters reduce-scatter their own gradients; ",
+                "GradientSync is for replicated ones");
   const auto& groups = params_.groups();
   bucket_of_.resize(groups.size());
   // Reverse order within each group (later groups first: the no-decay group holds the embeddings, whose gradient

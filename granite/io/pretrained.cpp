@@ -33,7 +33,8 @@ bool ignorable_extra_key(const std::string& key, const ModelConfig& cfg) {
   return key.size() >= inv_freq.size() && key.compare(key.size() - inv_freq.size(), inv_freq.size(), inv_freq) == 0;
 }
 
-// key -> the opened shard that holds it.
+}  // namespace
+
 std::map<std::string, std::shared_ptr<SafetensorsFile>> open_weights(const std::string& dir) {
   const fs::path index_path = fs::path(dir) / kIndexFile, single_path = fs::path(dir) / kSingleFile;
   std::map<std::string, std::shared_ptr<SafetensorsFile>> where;
@@ -74,8 +75,6 @@ std::map<std::string, std::shared_ptr<SafetensorsFile>> open_weights(const std::
                         "safetensors with transformers' save_pretrained(safe_serialization=True)"
                       : "");
 }
-
-}  // namespace
 
 void load_weights(CausalLMImpl& model, const std::string& dir) {
   auto where = open_weights(dir);

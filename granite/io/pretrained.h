@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "granite/io/safetensors.h"
 #include "granite/models/causal_lm.h"
 
 namespace granite {
@@ -21,6 +22,10 @@ struct LoadOptions {
   c10::optional<torch::ScalarType> dtype;
 };
 CausalLM load_pretrained(const std::string& dir, const LoadOptions& options = {});
+
+// The weight files of a model directory, opened (memory-mapped): tensor key -> the file holding it (one
+// model.safetensors, or the shards listed in model.safetensors.index.json, each checked against the index).
+std::map<std::string, std::shared_ptr<SafetensorsFile>> open_weights(const std::string& dir);
 
 // Weights only, into an existing model (keys/shapes checked as above).
 void load_weights(CausalLMImpl& model, const std::string& dir);

@@ -5,6 +5,7 @@
 #include <torch/nn/module.h>
 
 #include "granite/config/model_config.h"
+#include "granite/nn/block_runner.h"
 #include "granite/nn/kv_cache.h"
 
 namespace granite {
@@ -30,11 +31,18 @@ class CausalLMImpl : public torch::nn::Module {
   // granite/nn/activation_checkpoint.h).
   void set_activation_checkpointing(bool on) { activation_checkpointing_ = on; }
   bool activation_checkpointing() const { return activation_checkpointing_; }
+  // Hooks run around each decoder block (not owned; nullptr: none). The fully sharded training mode installs its
+  // own (granite/train/fully_sharded.h).
+  void set_block_hooks(BlockHooks* hooks) { block_hooks_ = hooks; }
+  BlockHooks* block_hooks() const { return block_hooks_; }
+  // The HF name prefix of decoder block i's parameters ("model.layers.3."): how parameters map to blocks.
+  virtual std::string block_parameter_prefix(size_t block) const = 0;
 
  protected:
   explicit CausalLMImpl(ModelConfig cfg) : config_(std::move(cfg)) {}
   ModelConfig config_;
   bool activation_checkpointing_ = false;
+  BlockHooks* block_hooks_ = nullptr;
 };
 
 using CausalLM = std::shared_ptr<CausalLMImpl>;

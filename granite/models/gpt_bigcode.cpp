@@ -6,7 +6,6 @@
 #include <cmath>
 
 #include "granite/models/positions.h"
-#include "granite/nn/activation_checkpoint.h"
 #include "granite/nn/attention.h"
 
 namespace granite {
@@ -91,15 +90,11 @@ torch::Tensor GPTBigCodeModelImpl::forward(const torch::Tensor& input_ids, const
   auto x = wte(input_ids) + wpe(position_ids);  // (B, T, C)
   if (embedding_dropout_ > 0) x = torch::dropout(x, embedding_dropout_, is_training());
   for (size_t i = 0; i < blocks_.size(); ++i) {
-    if (checkpoint_blocks && !cache) {
-      // Captured by value: backward calls this after forward has returned.
-      GPTBigCodeBlock block = blocks_[i];
-      x = checkpoint_block([block, mask, i](const torch::Tensor& h) mutable {
-        return block(h, nullptr, int64_t(i), mask);
-      }, x);
-    } else {
-      x = blocks_[i](x, cache, int64_t(i), mask);
-    }
+    // Captured by value: activation checkpointing calls this again in backward, after forward has returned.
+    GPTBigCodeBlock block = blocks_[i];
+    x = runner.run(i, [block, mask, i, cache](const torch::Tensor& h) mutable {
+      return block(h, cache, int64_t(i), mask);
+    }, x);
   }
   if (cache) cache->advance(input_ids.size(1));
   return ln_f(x);
@@ -118,7 +113,7 @@ torch::Tensor GPTBigCodeForCausalLMImpl::hidden_states(const torch::Tensor& inpu
   GRANITE_CHECK(!(attention_mask.defined() && cache), "an attention mask cannot be combined with a KV cache");
   // Learned positions: the wpe table is a hard limit.
   auto positions = detail::resolve_positions(input_ids, position_ids, cache, config_.max_position_embeddings);
-  transformer->checkpoint_blocks = activation_checkpointing() && is_training();
+  transformer->runner = {activation_checkpointing() && is_training() && !cache, block_hooks()};
   return transformer(input_ids, positions, cache, attention_mask);
 }
 

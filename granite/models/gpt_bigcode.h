@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "granite/models/causal_lm.h"
+#include "granite/nn/block_runner.h"
 
 namespace granite {
 
@@ -60,7 +61,7 @@ class GPTBigCodeModelImpl : public torch::nn::Module {
   torch::nn::Embedding wte{nullptr}, wpe{nullptr};
   torch::nn::ModuleList h{nullptr};
   torch::nn::LayerNorm ln_f{nullptr};
-  bool checkpoint_blocks = false;  // set by GPTBigCodeForCausalLM from its activation_checkpointing()
+  BlockRunner runner;  // set by GPTBigCodeForCausalLM: activation checkpointing, block hooks
 
  private:
   std::vector<GPTBigCodeBlock> blocks_;  // the same modules as `h`, typed
@@ -74,6 +75,9 @@ class GPTBigCodeForCausalLMImpl : public CausalLMImpl {
   torch::Tensor hidden_states(const torch::Tensor& input_ids, const torch::Tensor& position_ids = {},
                               const torch::Tensor& attention_mask = {}, KVCache* cache = nullptr) override;
   torch::Tensor lm_head_weight() override;
+  std::string block_parameter_prefix(size_t block) const override {
+    return "transformer.h." + std::to_string(block) + ".";
+  }
   GPTBigCodeModel transformer{nullptr};
   torch::nn::Linear lm_head{nullptr};  // registered only when untied
 };

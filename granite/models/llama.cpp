@@ -6,7 +6,6 @@
 #include <limits>
 
 #include "granite/models/positions.h"
-#include "granite/nn/activation_checkpoint.h"
 #include "granite/nn/attention.h"
 #include "granite/nn/rotary.h"
 
@@ -83,15 +82,11 @@ torch::Tensor LlamaModelImpl::forward(const torch::Tensor& input_ids, const torc
   auto h = embed_tokens(input_ids);                                              // (B, T, C)
   auto [cos, sin] = rope_cos_sin(position_ids, D_, rope_theta_, h.scalar_type());  // (B, T, D), once for all layers
   for (size_t i = 0; i < blocks_.size(); ++i) {
-    if (checkpoint_blocks && !cache) {
-      // Captured by value: backward calls this after forward has returned.
-      LlamaDecoderLayer block = blocks_[i];
-      h = checkpoint_block([block, cos = cos, sin = sin, mask, i](const torch::Tensor& x) mutable {
-        return block(x, cos, sin, nullptr, int64_t(i), mask);
-      }, h);
-    } else {
-      h = blocks_[i](h, cos, sin, cache, int64_t(i), mask);
-    }
+    // Captured by value: activation checkpointing calls this again in backward, after forward has returned.
+    LlamaDecoderLayer block = blocks_[i];
+    h = runner.run(i, [block, cos = cos, sin = sin, mask, i, cache](const torch::Tensor& x) mutable {
+      return block(x, cos, sin, cache, int64_t(i), mask);
+    }, h);
   }
   if (cache) cache->advance(input_ids.size(1));
   return norm(h);
@@ -109,7 +104,7 @@ torch::Tensor LlamaForCausalLMImpl::hidden_states(const torch::Tensor& input_ids
   GRANITE_CHECK(!(attention_mask.defined() && cache), "an attention mask cannot be combined with a KV cache");
   // RoPE has no table to run off, so (as in HF) max_position_embeddings is advice, not a limit, for llama.
   auto positions = detail::resolve_positions(input_ids, position_ids, cache, std::numeric_limits<int64_t>::max());
-  model->checkpoint_blocks = activation_checkpointing() && is_training();
+  model->runner = {activation_checkpointing() && is_training() && !cache, block_hooks()};
   return model(input_ids, positions, cache, attention_mask);
 }
 

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "granite/models/causal_lm.h"
+#include "granite/nn/block_runner.h"
 #include "granite/nn/rms_norm.h"
 
 namespace granite {
@@ -57,7 +58,7 @@ class LlamaModelImpl : public torch::nn::Module {
   torch::nn::Embedding embed_tokens{nullptr};
   torch::nn::ModuleList layers{nullptr};
   RMSNorm norm{nullptr};
-  bool checkpoint_blocks = false;  // set by LlamaForCausalLM from its activation_checkpointing()
+  BlockRunner runner;  // set by LlamaForCausalLM: activation checkpointing, block hooks
 
  private:
   std::vector<LlamaDecoderLayer> blocks_;  // the same modules as `layers`, typed (no casts in forward)
@@ -72,6 +73,9 @@ class LlamaForCausalLMImpl : public CausalLMImpl {
   torch::Tensor hidden_states(const torch::Tensor& input_ids, const torch::Tensor& position_ids = {},
                               const torch::Tensor& attention_mask = {}, KVCache* cache = nullptr) override;
   torch::Tensor lm_head_weight() override;
+  std::string block_parameter_prefix(size_t block) const override {
+    return "model.layers." + std::to_string(block) + ".";
+  }
   LlamaModel model{nullptr};
   torch::nn::Linear lm_head{nullptr};  // registered only when embeddings are untied
 };

@@ -92,7 +92,13 @@ void AdamW::release_state() {
   whole_master_.clear();
 }
 
+void AdamW::set_steps(int64_t steps) {
+  GRANITE_CHECK(steps >= 0, "negative optimizer step count ", steps);
+  steps_ = steps;
+}
+
 std::vector<std::pair<std::string, torch::Tensor>> AdamW::state_tensors() const {
+  GRANITE_CHECK(!params_.is_fully_sharded(), "fully sharded optimizer state is saved by pieces (sharded checkpoints)");
   GRANITE_CHECK(!comm_ || !whole_exp_avg_.empty(), "the sharded optimizer's state needs gather_state() first");
   const auto& m = comm_ ? whole_exp_avg_ : exp_avg_;
   const auto& v = comm_ ? whole_exp_avg_sq_ : exp_avg_sq_;

@@ -40,6 +40,11 @@ class AdamW {
   // Restores what state_tensors() gave (any device/dtype in; every tensor must be there with its shape) and the
   // step count; `where` names the source in errors.
   void load_state(const std::map<std::string, torch::Tensor>& tensors, int64_t steps, const std::string& where);
+  // Fully sharded parameters: this rank's moments of group i, laid out as the group's local buffers
+  // (ParameterGroup::pieces), which sharded checkpoints save and restore directly.
+  torch::Tensor& exp_avg(size_t group) { return exp_avg_.at(group); }
+  torch::Tensor& exp_avg_sq(size_t group) { return exp_avg_sq_.at(group); }
+  void set_steps(int64_t steps);
 
  private:
   ParameterBuffers& params_;

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 
 #include "granite/config/hf_config.h"
 #include "granite/core/atomic_file.h"
@@ -17,6 +18,9 @@
 #include "granite/core/strings.h"
 #include "granite/io/pretrained.h"
 #include "granite/io/safetensors.h"
+#include "granite/models/factory.h"
+#include "granite/core/dtype.h"
+#include "granite/train/checkpoint_state.h"
 
 namespace granite {
 
@@ -55,20 +59,14 @@ std::string checkpoint_dir(const std::string& output_dir, int64_t step) {
   return output_dir + "/checkpoints/" + name;
 }
 
-std::string save_checkpoint(const std::string& output_dir, int64_t step, const CausalLMImpl& model,
-                            const AdamW& optimizer, const Json& training_state,
-                            const CheckpointFiles& files, int64_t keep_last) {
+namespace {
+
+// The last act of every save: training_state.json and the COMPLETE marker into the temporary directory, then it
+// becomes the checkpoint with one rename, and older checkpoints beyond keep_last go.
+std::string publish_checkpoint(const std::string& output_dir, int64_t step, const std::string& tmp,
+                               const Json& training_state, int64_t keep_last) {
   const std::string root = output_dir + "/checkpoints";
-  make_directories(root);
   const std::string final_dir = checkpoint_dir(output_dir, step);
-  const std::string tmp = final_dir + ".tmp-" + std::to_string(::getpid());
-  if (path_exists(tmp)) remove_tree(tmp);
-  // The model directory (save_pretrained writes its files atomically into `tmp`).
-  SaveOptions save;
-  save.copy_files = files.copy;
-  save_pretrained(model, tmp, save);
-  save_safetensors(tmp + "/" + kOptimizerFile, optimizer.state_tensors(),
-                   {{"format", "granite.adamw"}, {"step", std::to_string(optimizer.steps())}});
   write_file_atomic(tmp + "/training_state.json", training_state.dump(2) + "\n");
   write_file_atomic(tmp + "/" + kComplete, std::to_string(step) + "\n");
   fsync_path(tmp);
@@ -82,13 +80,69 @@ std::string save_checkpoint(const std::string& output_dir, int64_t step, const C
   return final_dir;
 }
 
+}  // namespace
+
+std::string save_checkpoint(const std::string& output_dir, int64_t step, const CausalLMImpl& model,
+                            const AdamW& optimizer, const Json& training_state,
+                            const CheckpointFiles& files, int64_t keep_last) {
+  make_directories(output_dir + "/checkpoints");
+  const std::string tmp = checkpoint_dir(output_dir, step) + ".tmp-" + std::to_string(::getpid());
+  if (path_exists(tmp)) remove_tree(tmp);
+  // The model directory (save_pretrained writes its files atomically into `tmp`).
+  SaveOptions save;
+  save.copy_files = files.copy;
+  save_pretrained(model, tmp, save);
+  save_safetensors(tmp + "/" + kOptimizerFile, optimizer.state_tensors(),
+                   {{"format", "granite.adamw"}, {"step", std::to_string(optimizer.steps())}});
+  return publish_checkpoint(output_dir, step, tmp, training_state, keep_last);
+}
+
+std::string save_sharded_checkpoint(const std::string& output_dir, int64_t step, const CausalLMImpl& model,
+                                    const ParameterBuffers& params, AdamW& optimizer, c10::ScalarType compute_dtype,
+                                    const Json& training_state, const CheckpointFiles& files, int64_t keep_last,
+                                    Communicator& comm) {
+  const bool main_rank = comm.rank() == 0;
+  const std::string tmp = checkpoint_dir(output_dir, step) + ".tmp-sharded";  // one name every rank agrees on
+  if (main_rank) {
+    make_directories(output_dir + "/checkpoints");
+    if (path_exists(tmp)) remove_tree(tmp);
+    make_directories(tmp);
+  }
+  comm.barrier("checkpoint directory");
+  save_sharded_state(tmp + "/" + sharded_state_file(comm.rank(), comm.world_size()), params, optimizer, comm.rank(),
+                     comm.world_size(), compute_dtype);
+  comm.barrier("sharded checkpoint files");
+  std::string dir = checkpoint_dir(output_dir, step);
+  if (main_rank) {
+    ModelConfig cfg = model.config();
+    cfg.torch_dtype = dtype_name(compute_dtype);
+    write_file_atomic(tmp + "/config.json", to_hf_json(cfg).dump(2) + "\n");
+    for (const std::string& f : files.copy) {
+      const std::string target = tmp + "/" + std::filesystem::path(f).filename().string();
+      std::filesystem::copy_file(f, target, std::filesystem::copy_options::overwrite_existing);
+      fsync_path(target);
+    }
+    dir = publish_checkpoint(output_dir, step, tmp, training_state, keep_last);
+  }
+  comm.barrier("checkpoint publish");
+  return dir;
+}
+
+Json resume_checkpoint(const std::string& dir, CausalLMImpl& model, ParameterBuffers& params, AdamW& optimizer) {
+  check_checkpoint_config(dir, model);
+  const CheckpointState state(dir);
+  if (!state.sharded() && !params.is_fully_sharded()) return load_checkpoint(dir, model, optimizer);
+  restore_state(state, params, optimizer);
+  return read_json_file(dir + "/training_state.json");
+}
+
 std::optional<std::string> latest_checkpoint(const std::string& output_dir) {
   const std::vector<int64_t> steps = complete_steps(output_dir + "/checkpoints");
   if (steps.empty()) return std::nullopt;
   return checkpoint_dir(output_dir, steps.back());
 }
 
-Json load_checkpoint(const std::string& dir, CausalLMImpl& model, AdamW& optimizer) {
+void check_checkpoint_config(const std::string& dir, const CausalLMImpl& model) {
   GRANITE_CHECK(path_exists(dir + "/" + kComplete), dir, " is not a complete checkpoint (no ", kComplete, " marker)");
   const ModelConfig saved = model_config_from_hf(read_json_file(dir + "/config.json"), dir + "/config.json");
   Json mine = to_json(model.config()), theirs = to_json(saved);
@@ -96,6 +150,10 @@ Json load_checkpoint(const std::string& dir, CausalLMImpl& model, AdamW& optimiz
   theirs.erase("torch_dtype");
   GRANITE_CHECK(mine == theirs, dir, " holds a checkpoint of a different model config:\n  checkpoint: ", theirs.dump(),
                 "\n  this run:   ", mine.dump());
+}
+
+Json load_checkpoint(const std::string& dir, CausalLMImpl& model, AdamW& optimizer) {
+  check_checkpoint_config(dir, model);
   load_weights(model, dir);
   const std::string path = dir + "/" + kOptimizerFile;
   auto file = SafetensorsFile::open(path);
@@ -113,26 +171,51 @@ Json load_checkpoint(const std::string& dir, CausalLMImpl& model, AdamW& optimiz
   return read_json_file(dir + "/training_state.json");
 }
 
+bool is_sharded_checkpoint(const std::string& dir) {
+  return path_exists(dir + "/" + sharded_state_file(0, 1)) || [&] {
+    for (const std::string& name : list_directory(dir))
+      if (starts_with(name, "state-00000-of-")) return true;
+    return false;
+  }();
+}
+
+CausalLM load_model_or_checkpoint(const std::string& dir, c10::ScalarType dtype) {
+  if (!is_sharded_checkpoint(dir)) {
+    LoadOptions options;
+    options.dtype = dtype;
+    return load_pretrained(dir, options);
+  }
+  CausalLM model = make_model(model_config_from_hf(read_json_file(dir + "/config.json"), dir + "/config.json"),
+                              /*initialize=*/false);
+  model->to(dtype);  // before any page of the (uninitialised) fp32 parameters is touched
+  const CheckpointState state(dir);
+  torch::NoGradGuard no_grad;
+  for (auto& item : model->named_parameters()) {
+    const std::string key = "master." + item.key();
+    GRANITE_CHECK(state.contains(key), dir, ": the checkpoint has no '", key, "'");
+    item.value().copy_(state.read_whole(key, c10::kFloat).view(item.value().sizes()));
+  }
+  return model;
+}
+
 bool load_master_weights(const std::string& dir, ParameterBuffers& params) {
-  const std::string path = dir + "/" + kOptimizerFile;
-  if (!path_exists(path)) return false;
-  auto file = SafetensorsFile::open(path);
-  for (const ParameterGroup& g : params.groups())
-    for (const ParameterSlot& s : g.slots)
-      if (!file->contains("master." + s.name)) return false;
+  if (!path_exists(dir + "/" + kOptimizerFile) && !is_sharded_checkpoint(dir)) return false;
+  const CheckpointState state(dir);
+  if (!state.mixed()) return false;  // no fp32 master apart from the (already loaded) model weights
   torch::NoGradGuard no_grad;
   for (ParameterGroup& g : params.groups()) {
+    if (params.is_fully_sharded()) {
+      for (const ParameterPiece& p : g.pieces)
+        state.read("master." + g.slots[p.slot].name, p.begin, g.master.narrow(0, p.local, p.length));
+      continue;
+    }
     // The whole fp32 vector, then this rank's part of it (the master may be a shard).
     const torch::Tensor whole = torch::zeros({g.grad.numel()}, g.master.options());
-    for (const ParameterSlot& s : g.slots) {
-      const torch::Tensor t = file->tensor("master." + s.name);
-      GRANITE_CHECK(t.sizes() == torch::IntArrayRef(s.shape), path, ": master.", s.name, " has shape ", t.sizes(),
-                    ", the model needs ", torch::IntArrayRef(s.shape));
-      g.view(whole, s).copy_(t);
-    }
+    for (const ParameterSlot& s : g.slots) state.read("master." + s.name, 0, whole.narrow(0, s.offset, s.numel));
     g.master.copy_(whole.narrow(0, g.master_begin, g.master.numel()));
     if (g.compute.data_ptr() != g.master.data_ptr()) g.compute.copy_(whole);  // every rank's part, rounded
   }
+  if (params.is_fully_sharded()) params.sync_model();
   return true;
 }
 

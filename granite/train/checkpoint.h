@@ -17,6 +17,7 @@
 
 #include "granite/core/json.h"
 #include "granite/models/causal_lm.h"
+#include "granite/dist/communicator.h"
 #include "granite/train/adamw.h"
 
 namespace granite {
@@ -32,6 +33,16 @@ std::string save_checkpoint(const std::string& output_dir, int64_t step, const C
                             const AdamW& optimizer, const Json& training_state,
                             const CheckpointFiles& files, int64_t keep_last);
 
+// Fully sharded runs (a collective: every rank calls it, with the same arguments): each rank writes its pieces of
+// the master weights and moments (state-RRRRR-of-WWWWW.safetensors, granite/train/checkpoint_state.h), rank 0
+// config.json (torch_dtype = compute_dtype), the tokenizer files, training_state.json and COMPLETE, into one
+// temporary directory published by one rename as above. No rank ever holds the whole state, so the output directory
+// must be on a file system every rank sees. `granite-consolidate` turns such a checkpoint into a model directory.
+std::string save_sharded_checkpoint(const std::string& output_dir, int64_t step, const CausalLMImpl& model,
+                                    const ParameterBuffers& params, AdamW& optimizer, c10::ScalarType compute_dtype,
+                                    const Json& training_state, const CheckpointFiles& files, int64_t keep_last,
+                                    Communicator& comm);
+
 // The complete checkpoint with the highest step under <output_dir>/checkpoints, if any.
 std::optional<std::string> latest_checkpoint(const std::string& output_dir);
 
@@ -39,6 +50,19 @@ std::optional<std::string> latest_checkpoint(const std::string& output_dir);
 // different model config or precision policy, or a missing/corrupt file, is an error naming it); returns
 // training_state.json.
 Json load_checkpoint(const std::string& dir, CausalLMImpl& model, AdamW& optimizer);
+
+// Resuming in any sharding mode from either layout (whole or sharded, any number of ranks): weights, master,
+// moments and step count, after the model config check; returns training_state.json.
+Json resume_checkpoint(const std::string& dir, CausalLMImpl& model, ParameterBuffers& params, AdamW& optimizer);
+
+// A complete checkpoint of this model's config (torch_dtype aside), or an error naming the difference.
+void check_checkpoint_config(const std::string& dir, const CausalLMImpl& model);
+
+// Whether `dir` is a checkpoint of a fully sharded run (state-*-of-*.safetensors instead of model weights).
+bool is_sharded_checkpoint(const std::string& dir);
+// A model (on the CPU, in `dtype`) from a model directory, or from a sharded checkpoint (its master weights): what
+// phase 2 starts from, and how granite-convert consolidates a sharded checkpoint into a model directory.
+CausalLM load_model_or_checkpoint(const std::string& dir, c10::ScalarType dtype = c10::kFloat);
 
 // Starting a new run from a checkpoint (phase 2 from phase 1): its fp32 master weights, when it has them (a
 // mixed-precision run saved bf16 model weights), replace the model directory's rounded ones. Returns whether it did.

@@ -114,6 +114,16 @@ ParameterBuffers::ParameterBuffers(CausalLMImpl& model, const OptimizerConfig& c
   }
 }
 
+ParameterBuffers::ParameterBuffers(CausalLMImpl& model, const OptimizerConfig& config, c10::ScalarType compute_dtype,
+                                   c10::ScalarType master_dtype, Communicator& comm, const torch::Device& device)
+    : mixed_(compute_dtype != master_dtype), alive_(std::make_shared<bool>(true)), comm_(&comm) {
+  GRANITE_CHECK(master_dtype == c10::kFloat || master_dtype == compute_dtype,
+                "master weights must be float32 or the compute dtype, got master ", master_dtype, " for compute ",
+                compute_dtype);
+  sharded_ = std::make_unique<FullySharded>(model, config, compute_dtype, master_dtype, comm, device, groups_);
+  GRANITE_CHECK(!groups_[0].slots.empty() || !groups_[1].slots.empty(), "the model has no trainable parameters");
+}
+
 ParameterBuffers::~ParameterBuffers() { *alive_ = false; }
 
 int64_t ParameterBuffers::numel() const {
@@ -128,12 +138,18 @@ void ParameterBuffers::zero_grad() {
 }
 
 double ParameterBuffers::grad_norm() const {
-  std::vector<torch::Tensor> norms;
+  // Sums of squares accumulated in float64 (chunks of 2^24 elements bound the converted temporaries): an fp32
+  // reduction over ~10^9 elements is off by ~1e-6 relative, and differently for every layout of the buffers (one
+  // process, replicated, sharded), which the clipping coefficient would carry into the update.
+  std::vector<torch::Tensor> squares_parts;
   for (const auto& g : groups_)
-    for (const auto& chunk : flat_chunks(g.grad))
-      norms.push_back(chunk.scalar_type() == c10::kFloat ? chunk.norm() : chunk.to(c10::kFloat).norm());
-  if (norms.empty()) return 0.0;
-  return torch::stack(norms).to(c10::kDouble).norm().item<double>();
+    for (const auto& chunk : flat_chunks(g.grad, int64_t(1) << 24)) {
+      const torch::Tensor wide = chunk.to(c10::kDouble);
+      squares_parts.push_back(wide.dot(wide));
+    }
+  double squares = squares_parts.empty() ? 0.0 : torch::stack(squares_parts).sum().item<double>();
+  if (sharded_) squares = comm_->sum({squares}, "gradient norm")[0];
+  return std::sqrt(squares);
 }
 
 void ParameterBuffers::scale_grad(double factor) {
@@ -141,6 +157,7 @@ void ParameterBuffers::scale_grad(double factor) {
 }
 
 void ParameterBuffers::sync_model() {
+  if (sharded_) return sharded_->sync_model();
   if (!mixed_) return;
   torch::NoGradGuard no_grad;
   for (auto& g : groups_) g.compute.narrow(0, g.master_begin, g.master.numel()).copy_(g.master);

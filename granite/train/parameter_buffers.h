@@ -9,7 +9,8 @@
 //     accumulate over micro-batches in fp32 and a whole bf16 gradient never exists: 18 bytes per parameter with Adam
 //     (2 compute + 4 master + 4 gradient + 8 moments). After the optimizer updates the master, sync_model() rounds
 //     it into the compute buffer.
-// In both layouts the same post-hook then reports the slot as up to date (on_gradient_ready: data parallelism's
+// A third layout, fully sharded (granite/train/fully_sharded.h), keeps only this rank's shards of every buffer.
+// In the first two layouts the same post-hook then reports the slot as up to date (on_gradient_ready: data parallelism's
 // bucketed all-reduce starts there).
 // Flat buffers make the optimizer, the gradient norm and (distributed) the all-reduce a few large kernels instead of
 // one per parameter. Build this after the model is on its device and before training; moving the model afterwards
@@ -21,7 +22,9 @@
 #include <string>
 #include <vector>
 
+#include "granite/dist/communicator.h"
 #include "granite/models/causal_lm.h"
+#include "granite/train/fully_sharded.h"
 #include "granite/train/optimizer.h"
 
 namespace granite {
@@ -32,6 +35,13 @@ struct ParameterSlot {
   std::vector<int64_t> shape;
 };
 
+// Fully sharded mode: a part of a parameter this rank holds -- elements [begin, begin + length) of the flattened
+// parameter `slot`, at `local` in the group's (local) master, gradient and moment buffers.
+struct ParameterPiece {
+  size_t slot = 0;
+  int64_t begin = 0, length = 0, local = 0;
+};
+
 struct ParameterGroup {
   bool decay = false;
   std::vector<ParameterSlot> slots;  // in model.named_parameters() order
@@ -39,6 +49,9 @@ struct ParameterGroup {
   int64_t master_begin = 0;
   torch::Tensor grad;                // (padded numel,) fp32 (the master dtype when there is no compute copy)
   torch::Tensor compute;             // (padded numel,) compute dtype; the master itself when the dtypes are equal
+  // Fully sharded: master, grad and compute are this rank's shards of every unit (granite/train/fully_sharded.h),
+  // `pieces` says what they hold, and a slot's offset is within its unit's flat vector (view() does not apply).
+  std::vector<ParameterPiece> pieces;
   // The slot's view of a flat buffer, shaped like the parameter.
   torch::Tensor view(const torch::Tensor& flat, const ParameterSlot& slot) const {
     return flat.narrow(0, slot.offset, slot.numel).view(slot.shape);
@@ -58,17 +71,25 @@ class ParameterBuffers {
   // precision the fp32 master holds only shard `shard` (master_begin says where it starts).
   ParameterBuffers(CausalLMImpl& model, const OptimizerConfig& config, c10::ScalarType compute_dtype,
                    c10::ScalarType master_dtype = c10::kFloat, int64_t shards = 1, int64_t shard = 0);
+  // Fully sharded over `comm` (granite/train/fully_sharded.h): the model's parameters (fp32, on any device; rank
+  // 0's values are used) move to `device` as views of per-block buffers gathered just in time; master, gradient and
+  // compute buffers hold this rank's shards (see ParameterGroup::pieces).
+  ParameterBuffers(CausalLMImpl& model, const OptimizerConfig& config, c10::ScalarType compute_dtype,
+                   c10::ScalarType master_dtype, Communicator& comm, const torch::Device& device);
   ~ParameterBuffers();
   ParameterBuffers(const ParameterBuffers&) = delete;
   ParameterBuffers& operator=(const ParameterBuffers&) = delete;
 
   bool mixed() const { return mixed_; }
+  // The fully sharded mode's units (nullptr otherwise): train_step calls its finish_backward().
+  FullySharded* fully_sharded() { return sharded_.get(); }
+  bool is_fully_sharded() const { return sharded_ != nullptr; }
   std::vector<ParameterGroup>& groups() { return groups_; }
   const std::vector<ParameterGroup>& groups() const { return groups_; }
   int64_t numel() const;  // parameters (without padding)
 
   void zero_grad();
-  // Global L2 norm of the fp32 gradients (one host sync).
+  // Global L2 norm of the fp32 gradients (one host sync; fully sharded: the shards' squares summed over ranks).
   double grad_norm() const;
   void scale_grad(double factor);
   // Master -> compute buffer (mixed precision; nothing to do otherwise): the master's part of it.
@@ -87,6 +108,8 @@ class ParameterBuffers {
   std::vector<std::shared_ptr<torch::autograd::Node>> accumulators_;
   std::shared_ptr<bool> alive_;
   std::shared_ptr<GradientReady> listener_ = std::make_shared<GradientReady>();
+  Communicator* comm_ = nullptr;  // fully sharded
+  std::unique_ptr<FullySharded> sharded_;
 };
 
 }  // namespace granite

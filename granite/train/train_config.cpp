@@ -76,8 +76,8 @@ TrainConfig train_config_from_json(const Json& j, const std::string& where, cons
                 ": checkpoint.save_every must be >= 0 and keep_last >= 1");
   GRANITE_CHECK(c.dtype == "float32" || c.dtype == "bfloat16", where, ": train.dtype \"", c.dtype,
                 "\" is not supported (float32, bfloat16; float16 would need loss scaling)");
-  GRANITE_CHECK(c.sharding == "none" || c.sharding == "optimizer", where, ": train.sharding \"", c.sharding,
-                "\" is not supported (none, optimizer)");
+  GRANITE_CHECK(c.sharding == "none" || c.sharding == "optimizer" || c.sharding == "full", where,
+                ": train.sharding \"", c.sharding, "\" is not supported (none, optimizer, full)");
   GRANITE_CHECK(c.master_dtype == "float32" || c.master_dtype == c.dtype, where, ": train.master_dtype \"",
                 c.master_dtype, "\" must be float32 or the compute dtype \"", c.dtype, "\"");
   return c;

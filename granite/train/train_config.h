@@ -43,7 +43,8 @@ struct TrainConfig {
   // accumulated gradients and AdamW moments in `master_dtype` (float32, or the same as dtype: pure bf16 training).
   std::string dtype = "float32";
   std::string master_dtype = "float32";
-  // Data parallelism: "none" (every rank holds everything, DDP) or "optimizer" (ZeRO-1: AdamW moments sharded).
+  // Data parallelism: "none" (every rank holds everything, DDP), "optimizer" (ZeRO-1: AdamW moments and fp32
+  // master sharded) or "full" (FSDP / ZeRO-3: parameters, gradients and optimizer state sharded per block).
   std::string sharding = "none";
   int64_t log_every = 1;
   int64_t eval_every = 0;      // 0 = no validation

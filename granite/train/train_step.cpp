@@ -39,11 +39,14 @@ StepResult train_step(CausalLMImpl& model, ParameterBuffers& params, AdamW& opti
     if (o.grad_sync) o.grad_sync->begin_micro_batch(m + 1 == micro.size());
     ObjectiveLoss out = micro_loss(model, b, global, o.alpha, o.document_mask, o.loss_chunk_rows);
     out.loss.backward();
+    if (FullySharded* units = params.fully_sharded()) units->finish_backward();  // gradients reduce-scattered
     r.report.add(out);
     r.tokens += b.input_ids.numel();
   }
   if (o.comm) {
-    if (o.grad_sync) {
+    if (params.is_fully_sharded()) {
+      // nothing left: each unit's gradients were reduce-scattered during backward
+    } else if (o.grad_sync) {
       o.grad_sync->finish();
     } else {
       std::vector<torch::Tensor> buckets;  // 128 MB fp32 buckets of the flat gradient buffers

@@ -30,7 +30,8 @@ struct TrainStepOptions {
   // after them (SUM: the shares add up to the global gradient), and the loss report for logging. nullptr: one rank.
   Communicator* comm = nullptr;
   // With comm: the gradient all-reduce runs in buckets during the last micro-batch's backward (overlapped); without
-  // it, as one all-reduce after backward. Same sums either way.
+  // it, as one all-reduce after backward. Same sums either way. Fully sharded parameters (ParameterBuffers'
+  // fully_sharded()) need neither: their gradients are reduce-scattered block by block during each backward.
   GradientSync* grad_sync = nullptr;
 };
 

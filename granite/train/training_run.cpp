@@ -127,20 +127,31 @@ RunResult run_training(const TrainConfig& config, const RunOptions& options) {
     model = make_model(load_model_config(config.model_config), /*initialize=*/false);
     init_for_pretraining(*model);  // N(0, 0.02), residual projections scaled by 1/sqrt(2L)
   } else {
-    model = load_pretrained(config.init_from);
+    model = load_model_or_checkpoint(config.init_from);
   }
-  model->to(device, torch::kFloat);  // initialised (or loaded) in fp32: the master weights start exact
   model->set_activation_checkpointing(config.activation_checkpointing);
-  if (comm) {  // identical replicas, whatever each rank's initialisation did
-    torch::NoGradGuard no_grad;
-    for (auto& p : model->parameters()) comm->broadcast(p.detach(), 0, "initial weights");
-  }
   // The precision policy: parameters in the compute dtype for forward/backward, master weights, gradients and
-  // AdamW moments in the master dtype (ParameterBuffers).
+  // AdamW moments in the master dtype (ParameterBuffers), replicated on every rank or sharded over them.
   const bool shard_optimizer = comm && config.sharding == "optimizer";
-  ParameterBuffers params(*model, config.optimizer, *dtype_from_name(config.dtype),
-                          *dtype_from_name(config.master_dtype), shard_optimizer ? world : 1,
-                          shard_optimizer ? rank : 0);
+  const bool fully_sharded = comm && config.sharding == "full";
+  const c10::ScalarType compute_dtype = *dtype_from_name(config.dtype);
+  const c10::ScalarType master_dtype = *dtype_from_name(config.master_dtype);
+  std::unique_ptr<ParameterBuffers> params_holder;
+  if (fully_sharded) {
+    // The model stays in host memory, initialised or loaded in fp32; its blocks move to the device one by one as
+    // shards (rank 0's values).
+    params_holder = std::make_unique<ParameterBuffers>(*model, config.optimizer, compute_dtype, master_dtype, *comm,
+                                                       device);
+  } else {
+    model->to(device, torch::kFloat);  // initialised (or loaded) in fp32: the master weights start exact
+    if (comm) {  // identical replicas, whatever each rank's initialisation did
+      torch::NoGradGuard no_grad;
+      for (auto& p : model->parameters()) comm->broadcast(p.detach(), 0, "initial weights");
+    }
+    params_holder = std::make_unique<ParameterBuffers>(*model, config.optimizer, compute_dtype, master_dtype,
+                                                       shard_optimizer ? world : 1, shard_optimizer ? rank : 0);
+  }
+  ParameterBuffers& params = *params_holder;
   AdamW optimizer(params, config.optimizer, shard_optimizer ? comm : nullptr);
   if (!config.init_from.empty() && load_master_weights(config.init_from, params) && options.progress && main_rank)
     std::fprintf(stderr, "fp32 master weights from %s/optimizer.safetensors\n", config.init_from.c_str());
@@ -149,7 +160,7 @@ RunResult run_training(const TrainConfig& config, const RunOptions& options) {
   LoaderState loader_state;
   RunResult result;
   if (!resume_from.empty()) {
-    const Json state = load_checkpoint(resume_from, *model, optimizer);
+    const Json state = resume_checkpoint(resume_from, *model, params, optimizer);
     const std::string where = resume_from + "/training_state.json";
     JsonReader r(state, where);
     step = r.required<int64_t>("step");
@@ -171,7 +182,7 @@ RunResult run_training(const TrainConfig& config, const RunOptions& options) {
       std::fprintf(stderr, "resuming from %s (step %lld)\n", resume_from.c_str(), (long long)step);
   }
   std::unique_ptr<GradientSync> grad_sync;
-  if (comm) grad_sync = std::make_unique<GradientSync>(params, *comm);
+  if (comm && !fully_sharded) grad_sync = std::make_unique<GradientSync>(params, *comm);
   // Everything is checked (model, checkpoint, data) before the output directory is touched.
   PackedLoader loader(config.data, *tokenizer, rank, world, loader_state);
   std::optional<MetricsLog> metrics;
@@ -199,7 +210,14 @@ RunResult run_training(const TrainConfig& config, const RunOptions& options) {
                 {"config", to_json(config)},
                 {"elapsed_s", std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count()}};
   };
-  auto save = [&] {  // rank 0 writes (replicas are identical); the others wait until it is complete
+  auto save = [&] {
+    if (fully_sharded) {  // every rank writes its shards
+      result.checkpoint = save_sharded_checkpoint(config.output_dir, step, *model, params, optimizer, compute_dtype,
+                                                  training_state(), {tokenizer_files(config.tokenizer)},
+                                                  config.keep_last, *comm);
+      return;
+    }
+    // Rank 0 writes (replicas are identical); the others wait until it is complete.
     optimizer.gather_state();  // sharded moments made whole (a collective); nothing otherwise
     if (main_rank)
       result.checkpoint = save_checkpoint(config.output_dir, step, *model, optimizer, training_state(),

@@ -6,10 +6,14 @@
 
 #include <sys/stat.h>
 
+#include <torch/cuda.h>
+
 #include <cmath>
+#include <filesystem>
 #include <fstream>
 
 #include "granite/core/json.h"
+#include "granite/core/file_status.h"
 #include "granite/dist/launcher.h"
 #include "granite/io/safetensors.h"
 #include "support/paths.h"
@@ -63,6 +67,24 @@ std::vector<Json> metrics(const std::string& dir) {
   return out;
 }
 
+std::string step_dir(const std::string& run, int64_t step) {
+  char name[32];
+  std::snprintf(name, sizeof name, "/checkpoints/step-%08lld", static_cast<long long>(step));
+  return run + name;
+}
+
+// A checkpoint's model weights: model.safetensors, or (fully sharded runs) what granite-convert consolidates from
+// the shards, in float32 (the master weights).
+std::map<std::string, torch::Tensor> checkpoint_weights(const std::string& dir) {
+  if (granite::path_exists(dir + "/model.safetensors")) return granite::load_safetensors(dir + "/model.safetensors");
+  const std::string out = dir + ".consolidated";
+  const auto r = shell(quoted(app("granite-convert")) + " --model " + quoted(dir) + " --output " + quoted(out) +
+                       " --dtype float32 --overwrite 2>&1");
+  INFO(r.output);
+  REQUIRE(r.status == 0);
+  return granite::load_safetensors(out + "/model.safetensors");
+}
+
 void require_same_training(const std::string& a, const std::string& b, int64_t last_step) {
   const auto ma = metrics(a), mb = metrics(b);
   REQUIRE(ma.size() == mb.size());
@@ -73,14 +95,11 @@ void require_same_training(const std::string& a, const std::string& b, int64_t l
       CHECK(ma[i][key].get<double>() == Approx(mb[i][key].get<double>()).epsilon(1e-5));
     CHECK(ma[i]["tokens"] == mb[i]["tokens"]);
   }
-  char name[32];
-  std::snprintf(name, sizeof name, "/checkpoints/step-%08lld", static_cast<long long>(last_step));
-  const auto wa = granite::load_safetensors(a + name + "/model.safetensors");
-  const auto wb = granite::load_safetensors(b + name + "/model.safetensors");
+  const auto wa = checkpoint_weights(step_dir(a, last_step)), wb = checkpoint_weights(step_dir(b, last_step));
   REQUIRE(wa.size() == wb.size());
   for (const auto& [key, t] : wa) {
     INFO(key);
-    CHECK((t - wb.at(key)).abs().max().item<double>() <= 1e-5);
+    CHECK((t.to(torch::kFloat) - wb.at(key).to(torch::kFloat)).abs().max().item<double>() <= 1e-5);
   }
 }
 
@@ -150,6 +169,79 @@ TEST_CASE("with mixed precision the sharded optimizer (fp32 master sharded too) 
   require_same_training(root + "/sharded", root + "/resumed", 6);
 }
 
+TEST_CASE("fully sharded ranks (2 and 3, with and without activation checkpointing) train like one process",
+          "[apps][dist][gloo]") {
+  const std::string root = granite::test::scratch_dir("distributed_fsdp");
+  const std::string full = "--set train.sharding=full ";
+  REQUIRE(pretrain(1, 4, root + "/one4").status == 0);
+  const auto two = pretrain(2, 2, root + "/full2", full);
+  INFO(two.output);
+  REQUIRE(two.status == 0);
+  // Each rank wrote its own shards; the directory is not a model directory until consolidated.
+  CHECK(granite::path_exists(step_dir(root + "/full2", 6) + "/state-00001-of-00002.safetensors"));
+  CHECK_FALSE(granite::path_exists(step_dir(root + "/full2", 6) + "/model.safetensors"));
+  require_same_training(root + "/one4", root + "/full2", 6);
+  const auto checkpointed = pretrain(2, 2, root + "/full2ac", full + "--set train.activation_checkpointing=true");
+  INFO(checkpointed.output);
+  REQUIRE(checkpointed.status == 0);
+  require_same_training(root + "/one4", root + "/full2ac", 6);
+  // Three ranks: unit lengths that do not divide by the world size (padding).
+  REQUIRE(pretrain(1, 6, root + "/one6").status == 0);
+  const auto three = pretrain(3, 2, root + "/full3", full);
+  INFO(three.output);
+  REQUIRE(three.status == 0);
+  require_same_training(root + "/one6", root + "/full3", 6);
+}
+
+TEST_CASE("a fully sharded checkpoint resumes on another number of ranks, sharded or not", "[apps][dist][gloo]") {
+  const std::string root = granite::test::scratch_dir("distributed_fsdp_resume");
+  const std::string full = "--set train.sharding=full ";
+  REQUIRE(pretrain(1, 4, root + "/uninterrupted").status == 0);
+  // 2 sharded ranks -> 1 process without sharding.
+  require_resumes_on_one_rank(root + "/to_one", root + "/uninterrupted", full);
+  // 2 sharded ranks -> 4 sharded ranks (one row each: the same global batch).
+  REQUIRE(pretrain(2, 2, root + "/to_four", full + "--max-steps 3").status == 0);
+  const auto four = pretrain(4, 1, root + "/to_four", full);
+  INFO(four.output);
+  REQUIRE(four.status == 0);
+  require_same_training(root + "/uninterrupted", root + "/to_four", 6);
+  // A sharded checkpoint missing a rank's file is refused, naming the file.
+  const std::string broken = root + "/broken";
+  std::filesystem::copy(step_dir(root + "/to_four", 6), broken, std::filesystem::copy_options::recursive);
+  std::filesystem::remove(broken + "/state-00002-of-00004.safetensors");
+  const auto refused = shell(quoted(app("granite-convert")) + " --model " + quoted(broken) + " --output " +
+                             quoted(root + "/broken.out") + " 2>&1");
+  CHECK(refused.status != 0);
+  CHECK_THAT(refused.output, Contains("state-00002-of-00004.safetensors is missing"));
+  // 1 process (a whole checkpoint) -> 2 sharded ranks.
+  REQUIRE(pretrain(1, 4, root + "/from_one", "--max-steps 3").status == 0);
+  const auto sharded = pretrain(2, 2, root + "/from_one", full);
+  INFO(sharded.output);
+  REQUIRE(sharded.status == 0);
+  require_same_training(root + "/uninterrupted", root + "/from_one", 6);
+}
+
+TEST_CASE("with mixed precision fully sharded ranks equal replicated ones (fp32 master included)",
+          "[apps][dist][gloo]") {
+  const std::string root = granite::test::scratch_dir("distributed_fsdp_mixed");
+  const std::string bf16 = "--set train.dtype=bfloat16 ";
+  REQUIRE(pretrain(2, 2, root + "/plain", bf16).status == 0);
+  const auto sharded = pretrain(2, 2, root + "/sharded", bf16 + "--set train.sharding=full");
+  INFO(sharded.output);
+  REQUIRE(sharded.status == 0);
+  const auto ma = metrics(root + "/plain"), mb = metrics(root + "/sharded");
+  REQUIRE(ma.size() == mb.size());
+  for (size_t i = 0; i < ma.size(); ++i)
+    CHECK(ma[i]["loss"].get<double>() == Approx(mb[i]["loss"].get<double>()).epsilon(1e-5));
+  // The consolidated master (fp32) against the replicated run's fp32 master copies.
+  const auto master = granite::load_safetensors(step_dir(root + "/plain", 6) + "/optimizer.safetensors");
+  const auto consolidated = checkpoint_weights(step_dir(root + "/sharded", 6));
+  for (const auto& [key, t] : consolidated) {
+    INFO(key);
+    CHECK((t - master.at("master." + key)).abs().max().item<double>() <= 1e-5);
+  }
+}
+
 TEST_CASE("granite-launch sets torchrun's environment and stops the job when a rank fails", "[apps][dist]") {
   const auto env = shell(quoted(app("granite-launch")) +
                          " --nproc-per-node 3 -- sh -c 'echo rank=$RANK local=$LOCAL_RANK world=$WORLD_SIZE "
@@ -169,7 +261,8 @@ TEST_CASE("granite-launch sets torchrun's environment and stops the job when a r
   CHECK(none.status != 0);
 }
 
-TEST_CASE("the NCCL path with one rank trains exactly like no process group", "[apps][dist][cuda]") {
+TEST_CASE("the NCCL path with one rank trains exactly like no process group, and sharded too",
+          "[apps][dist][cuda]") {
   const std::string root = granite::test::scratch_dir("distributed_nccl");
   const auto direct = pretrain(1, 4, root + "/direct", "--set train.device=cuda");
   INFO(direct.output);
@@ -183,6 +276,27 @@ TEST_CASE("the NCCL path with one rank trains exactly like no process group", "[
   REQUIRE(a.size() == b.size());
   for (size_t i = 0; i < a.size(); ++i)  // same arithmetic; CUDA kernels may sum in another order run to run
     CHECK(a[i]["loss"].get<double>() == Approx(b[i]["loss"].get<double>()).epsilon(1e-6));
+  // Fully sharded (all-gathers and reduce-scatters into the same buffers) and ZeRO-1 through NCCL on every GPU
+  // there is (up to 2): the same training as one process with the same global batch, up to the order of CUDA's sums.
+  const int gpus = int(torch::cuda::device_count());
+  const int ranks = gpus >= 2 ? 2 : 1;
+  for (const std::string mode : {"full", "optimizer"}) {
+    const auto sharded = shell(quoted(app("granite-launch")) + " --nproc-per-node " + std::to_string(ranks) + " -- " +
+                               quoted(app("granite-pretrain")) + " --quiet --config " + quoted(config()) +
+                               " --output-dir " + quoted(root + "/" + mode) + " --set data.micro_batch=" +
+                               std::to_string(4 / ranks) + " --set train.device=cuda --set train.sharding=" + mode +
+                               " 2>&1");
+    INFO(mode << ": " << sharded.output);
+    REQUIRE(sharded.status == 0);
+    CHECK(sharded.output.find("destroy_process_group") == std::string::npos);  // NCCL shut down cleanly
+    const auto c = metrics(root + "/" + mode);
+    REQUIRE(a.size() == c.size());
+    for (size_t i = 0; i < a.size(); ++i) {
+      INFO("step " << a[i]["step"] << " on " << ranks << " GPU(s)");
+      CHECK(a[i]["loss"].get<double>() == Approx(c[i]["loss"].get<double>()).epsilon(1e-5));
+      CHECK(a[i]["grad_norm"].get<double>() == Approx(c[i]["grad_norm"].get<double>()).epsilon(1e-4));
+    }
+  }
 }
 
 TEST_CASE("a rank that never arrives is a clear error after the timeout, not a hang", "[apps][dist][gloo]") {
