@@ -1,7 +1,8 @@
 // granite-generate: load a Hugging Face model directory and continue a prompt (greedy or sampled, KV-cached).
 //   granite-generate --model DIR --prompt-ids 5,17,42 --max-new-tokens 16 --greedy --format json
 // prints one JSON line {"ids": [...]} with the new token ids only, plus "text" (their decoding) when the directory
-// has a tokenizer (tokenizer.json or tokenizer.model); with a tokenizer, --prompt TEXT may replace --prompt-ids.
+// has a tokenizer (tokenizer.json or tokenizer.model); with a tokenizer, --prompt TEXT may replace --prompt-ids, and
+// --chat asks an instruct model (the prompt as a user turn of its chat template; the answer up to end-of-text).
 #include <CLI/CLI.hpp>
 
 #include <filesystem>
@@ -10,6 +11,7 @@
 #include "cli.h"
 #include "granite/core/json.h"
 #include "granite/generate/generator.h"
+#include "granite/instruct/chat_template.h"
 #include "granite/io/pretrained.h"
 #include "granite/tokenizer/tokenizer.h"
 
@@ -24,6 +26,10 @@ int main(int argc, char** argv) {
   auto* ids_opt = app.add_option("--prompt-ids", prompt_ids, "prompt as comma-separated token ids, e.g. 5,17,42");
   auto* text_opt = app.add_option("--prompt", prompt_text, "prompt text (needs a tokenizer in the model directory)");
   ids_opt->excludes(text_opt);
+  bool chat = false;
+  app.add_flag("--chat", chat,
+               "--prompt is a user turn: render the model's chat template around it (granite_chat_template.json in "
+               "the model directory, else Granite's) and stop at the end-of-text token");
   app.add_option("--max-new-tokens", max_new_tokens, "tokens to generate")->capture_default_str();
   app.add_flag("--greedy", greedy, "argmax decoding (the default unless a sampling option is given)");
   auto* t_opt = app.add_option("--temperature", temperature, "sampling temperature (> 0)");
@@ -55,8 +61,17 @@ int main(int argc, char** argv) {
     if (text_opt->count()) {
       GRANITE_CHECK(tokenizer != nullptr, "--prompt needs a tokenizer.json or tokenizer.model in ", model_dir,
                     " (or give --prompt-ids)");
-      for (auto id : tokenizer->encode(prompt_text)) prompt.push_back(id);
+      std::string text = prompt_text;
+      if (chat) {
+        const fs::path custom = fs::path(model_dir) / "granite_chat_template.json";
+        const granite::ChatTemplate tmpl =
+            fs::exists(custom) ? granite::chat_template_from_json(granite::read_json_file(custom.string()), custom.string())
+                               : granite::ChatTemplate{};
+        text = granite::render_chat(tmpl, {{"user", prompt_text}}, /*add_generation_prompt=*/true);
+      }
+      for (auto id : tokenizer->encode(text)) prompt.push_back(id);
     } else {
+      GRANITE_CHECK(!chat, "--chat needs the prompt as text (--prompt)");
       prompt = granite::cli::parse_ids(prompt_ids, "--prompt-ids");
     }
 
@@ -92,6 +107,7 @@ int main(int argc, char** argv) {
       std::cout << "\n";
     } else {
       auto ids = granite::generate(*model, prompt, options);
+      if (chat && !ids.empty() && ids.back() == model->config().eos_token_id) ids.pop_back();  // the answer alone
       granite::Json out{{"ids", ids}};
       if (tokenizer) out["text"] = decode(ids);
       std::cout << out.dump() << "\n";

@@ -21,6 +21,12 @@ inline bool is_directory(const std::string& path) {
   return ::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
 }
 
+// A path from a config file: relative paths are relative to `base` (the config's directory), absolute ones stay.
+inline std::string resolve_path(const std::string& path, const std::string& base) {
+  if (path.empty() || path.front() == '/' || base.empty()) return path;
+  return base + "/" + path;
+}
+
 // Creates `dir` and its missing parents; an error names the path (and says so when it is a file).
 inline void make_directories(const std::string& dir) {
   std::error_code ec;

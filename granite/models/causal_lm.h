@@ -35,6 +35,9 @@ class CausalLMImpl : public torch::nn::Module {
   // own (granite/train/fully_sharded.h).
   void set_block_hooks(BlockHooks* hooks) { block_hooks_ = hooks; }
   BlockHooks* block_hooks() const { return block_hooks_; }
+  // NEFTune noise on the input embeddings in training (granite/nn/neftune.h); 0: none.
+  void set_neftune_alpha(double alpha) { neftune_alpha_ = alpha; }
+  double neftune_alpha() const { return neftune_alpha_; }
   // The HF name prefix of decoder block i's parameters ("model.layers.3."): how parameters map to blocks.
   virtual std::string block_parameter_prefix(size_t block) const = 0;
 
@@ -43,6 +46,7 @@ class CausalLMImpl : public torch::nn::Module {
   ModelConfig config_;
   bool activation_checkpointing_ = false;
   BlockHooks* block_hooks_ = nullptr;
+  double neftune_alpha_ = 0;
 };
 
 using CausalLM = std::shared_ptr<CausalLMImpl>;

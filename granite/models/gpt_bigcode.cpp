@@ -7,6 +7,7 @@
 
 #include "granite/models/positions.h"
 #include "granite/nn/attention.h"
+#include "granite/nn/neftune.h"
 
 namespace granite {
 
@@ -87,7 +88,9 @@ GPTBigCodeModelImpl::GPTBigCodeModelImpl(const ModelConfig& cfg) : embedding_dro
 
 torch::Tensor GPTBigCodeModelImpl::forward(const torch::Tensor& input_ids, const torch::Tensor& position_ids,
                                            KVCache* cache, const torch::Tensor& mask) {
-  auto x = wte(input_ids) + wpe(position_ids);  // (B, T, C)
+  auto tokens = wte(input_ids);  // (B, T, C)
+  if (neftune_alpha > 0 && is_training() && !cache) tokens = add_neftune_noise(tokens, neftune_alpha);
+  auto x = tokens + wpe(position_ids);
   if (embedding_dropout_ > 0) x = torch::dropout(x, embedding_dropout_, is_training());
   for (size_t i = 0; i < blocks_.size(); ++i) {
     // Captured by value: activation checkpointing calls this again in backward, after forward has returned.
@@ -114,6 +117,7 @@ torch::Tensor GPTBigCodeForCausalLMImpl::hidden_states(const torch::Tensor& inpu
   // Learned positions: the wpe table is a hard limit.
   auto positions = detail::resolve_positions(input_ids, position_ids, cache, config_.max_position_embeddings);
   transformer->runner = {activation_checkpointing() && is_training() && !cache, block_hooks()};
+  transformer->neftune_alpha = neftune_alpha_;
   return transformer(input_ids, positions, cache, attention_mask);
 }
 

@@ -62,6 +62,7 @@ class GPTBigCodeModelImpl : public torch::nn::Module {
   torch::nn::ModuleList h{nullptr};
   torch::nn::LayerNorm ln_f{nullptr};
   BlockRunner runner;  // set by GPTBigCodeForCausalLM: activation checkpointing, block hooks
+  double neftune_alpha = 0;  // set by GPTBigCodeForCausalLM
 
  private:
   std::vector<GPTBigCodeBlock> blocks_;  // the same modules as `h`, typed

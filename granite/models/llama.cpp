@@ -7,6 +7,7 @@
 
 #include "granite/models/positions.h"
 #include "granite/nn/attention.h"
+#include "granite/nn/neftune.h"
 #include "granite/nn/rotary.h"
 
 namespace granite {
@@ -80,6 +81,7 @@ LlamaModelImpl::LlamaModelImpl(const ModelConfig& cfg) : D_(cfg.resolved_head_di
 torch::Tensor LlamaModelImpl::forward(const torch::Tensor& input_ids, const torch::Tensor& position_ids,
                                       KVCache* cache, const torch::Tensor& mask) {
   auto h = embed_tokens(input_ids);                                              // (B, T, C)
+  if (neftune_alpha > 0 && is_training() && !cache) h = add_neftune_noise(h, neftune_alpha);
   auto [cos, sin] = rope_cos_sin(position_ids, D_, rope_theta_, h.scalar_type());  // (B, T, D), once for all layers
   for (size_t i = 0; i < blocks_.size(); ++i) {
     // Captured by value: activation checkpointing calls this again in backward, after forward has returned.
@@ -105,6 +107,7 @@ torch::Tensor LlamaForCausalLMImpl::hidden_states(const torch::Tensor& input_ids
   // RoPE has no table to run off, so (as in HF) max_position_embeddings is advice, not a limit, for llama.
   auto positions = detail::resolve_positions(input_ids, position_ids, cache, std::numeric_limits<int64_t>::max());
   model->runner = {activation_checkpointing() && is_training() && !cache, block_hooks()};
+  model->neftune_alpha = neftune_alpha_;
   return model(input_ids, positions, cache, attention_mask);
 }
 

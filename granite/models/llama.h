@@ -59,6 +59,7 @@ class LlamaModelImpl : public torch::nn::Module {
   torch::nn::ModuleList layers{nullptr};
   RMSNorm norm{nullptr};
   BlockRunner runner;  // set by LlamaForCausalLM: activation checkpointing, block hooks
+  double neftune_alpha = 0;  // set by LlamaForCausalLM
 
  private:
   std::vector<LlamaDecoderLayer> blocks_;  // the same modules as `layers`, typed (no casts in forward)

@@ -155,19 +155,10 @@ void check_checkpoint_config(const std::string& dir, const CausalLMImpl& model) 
 Json load_checkpoint(const std::string& dir, CausalLMImpl& model, AdamW& optimizer) {
   check_checkpoint_config(dir, model);
   load_weights(model, dir);
-  const std::string path = dir + "/" + kOptimizerFile;
-  auto file = SafetensorsFile::open(path);
-  const auto& meta = file->metadata();
-  const auto format = meta.find("format"), step = meta.find("step");
-  GRANITE_CHECK(format != meta.end() && format->second == "granite.adamw" && step != meta.end(), path,
-                ": not a granite AdamW state (metadata needs format \"granite.adamw\" and a step)");
-  size_t used = 0;
-  const int64_t steps = leading_integer(step->second, used);
-  GRANITE_CHECK(used > 0 && used == step->second.size(), path, ": metadata step \"", step->second,
-                "\" is not an integer");
+  const auto [file, steps] = open_optimizer_state(dir);
   std::map<std::string, torch::Tensor> tensors;  // zero-copy views of the mapped file
   for (const std::string& key : file->keys()) tensors.emplace(key, file->tensor(key));
-  optimizer.load_state(tensors, steps, path);
+  optimizer.load_state(tensors, steps, dir + "/" + kOptimizerFile);
   return read_json_file(dir + "/training_state.json");
 }
 

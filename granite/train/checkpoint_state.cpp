@@ -38,6 +38,16 @@ std::pair<int, int> rank_of_file(const std::string& name) {
 
 }  // namespace
 
+std::pair<std::shared_ptr<SafetensorsFile>, int64_t> open_optimizer_state(const std::string& dir) {
+  const std::string path = dir + "/" + kOptimizerFile;
+  auto file = SafetensorsFile::open(path);
+  const auto& meta = file->metadata();
+  const auto format = meta.find("format"), step = meta.find("step");
+  GRANITE_CHECK(format != meta.end() && format->second == "granite.adamw" && step != meta.end(), path,
+                ": not a granite AdamW state (metadata needs format \"granite.adamw\" and a step)");
+  return {file, parse_count(step->second, path + ": metadata step")};
+}
+
 std::string sharded_state_file(int rank, int world) {
   char name[64];
   std::snprintf(name, sizeof name, "state-%05d-of-%05d.safetensors", rank, world);
@@ -99,13 +109,8 @@ CheckpointState::CheckpointState(const std::string& dir) : dir_(dir) {
     shapes_[key] = t.sizes().vec();
     ranges_["master." + key].push_back({0, t.numel(), file, key});
   }
-  const std::string path = dir + "/" + kOptimizerFile;
-  auto file = SafetensorsFile::open(path);
-  const auto& meta = file->metadata();
-  const auto format = meta.find("format"), step = meta.find("step");
-  GRANITE_CHECK(format != meta.end() && format->second == "granite.adamw" && step != meta.end(), path,
-                ": not a granite AdamW state (metadata needs format \"granite.adamw\" and a step)");
-  steps_ = parse_count(step->second, path + ": metadata step");
+  const auto [file, steps] = open_optimizer_state(dir);
+  steps_ = steps;
   for (const std::string& key : file->keys()) {
     if (starts_with(key, "master.")) mixed_ = true;
     ranges_[key] = {{0, file->tensor(key).numel(), file, key}};  // fp32 master replaces the model weights' entry

@@ -53,6 +53,10 @@ class CheckpointState {
   std::map<std::string, std::vector<int64_t>> shapes_;
 };
 
+// A whole checkpoint's optimizer.safetensors (memory-mapped) and the optimizer step in its metadata; an error names
+// the file when it is not a granite AdamW state.
+std::pair<std::shared_ptr<SafetensorsFile>, int64_t> open_optimizer_state(const std::string& dir);
+
 // The name of rank `rank`'s file in a sharded checkpoint of `world` ranks.
 std::string sharded_state_file(int rank, int world);
 // Writes this rank's pieces of the fully sharded `params` and `optimizer` (master, moments) to `path`, with the

@@ -1,40 +1,42 @@
 #include "granite/train/train_config.h"
 
 #include "granite/core/check.h"
+#include "granite/core/file_status.h"
 
 namespace granite {
 
 namespace {
 
-std::string resolve(const std::string& path, const std::string& base) {
-  if (path.empty() || path.front() == '/' || base.empty()) return path;
-  return base + "/" + path;
-}
-
 LoaderConfig loader_with_paths(const Json& j, const std::string& where, const std::string& base) {
   LoaderConfig c = loader_config_from_json(j, where);
   for (auto& s : c.sources)
-    for (auto& p : s.paths) p = resolve(p, base);
+    for (auto& p : s.paths) p = resolve_path(p, base);
   return c;
 }
 
 }  // namespace
 
-TrainConfig train_config_from_json(const Json& j, const std::string& where, const std::string& base) {
+TrainConfig train_config_from_json(const Json& j, const std::string& where, const std::string& base,
+                                   const std::vector<std::string>& app_sections) {
   JsonReader r(j, where);
   TrainConfig c;
   r.ignore("_comment");
-  c.model_config = resolve(r.optional<std::string>("model", ""), base);
-  c.init_from = resolve(r.optional<std::string>("init_from", ""), base);
+  for (const std::string& section : app_sections)
+    if (const Json* value = r.raw(section)) c.app_sections[section] = *value;
+  const bool app_data = c.app_sections.contains("data");
+  c.model_config = resolve_path(r.optional<std::string>("model", ""), base);
+  c.init_from = resolve_path(r.optional<std::string>("init_from", ""), base);
   GRANITE_CHECK(c.model_config.empty() != c.init_from.empty(), where,
                 ": give exactly one of \"model\" (a model config: random initialisation) and \"init_from\" (a model "
                 "directory)");
-  c.tokenizer = resolve(r.required<std::string>("tokenizer"), base);
-  const Json* data = r.raw("data");
-  GRANITE_CHECK(data && data->is_object(), where, ": missing the \"data\" section");
-  c.data = loader_with_paths(*data, where + ": data", base);
-  if (const Json* eval = r.raw("eval_data"); eval && !eval->is_null())
-    c.eval_data = loader_with_paths(*eval, where + ": eval_data", base);
+  c.tokenizer = resolve_path(r.required<std::string>("tokenizer"), base);
+  if (!app_data) {
+    const Json* data = r.raw("data");
+    GRANITE_CHECK(data && data->is_object(), where, ": missing the \"data\" section");
+    c.data = loader_with_paths(*data, where + ": data", base);
+    if (const Json* eval = r.raw("eval_data"); eval && !eval->is_null())
+      c.eval_data = loader_with_paths(*eval, where + ": eval_data", base);
+  }
   if (const Json* o = r.raw("optimizer")) c.optimizer = optimizer_config_from_json(*o, where + ": optimizer");
   if (const Json* s = r.raw("schedule")) c.schedule = schedule_config_from_json(*s, where + ": schedule");
   if (const Json* t = r.raw("train")) {
@@ -45,6 +47,7 @@ TrainConfig train_config_from_json(const Json& j, const std::string& where, cons
     c.seed = tr.optional<uint64_t>("seed", c.seed);
     c.document_mask = tr.optional<bool>("document_mask", c.document_mask);
     c.activation_checkpointing = tr.optional<bool>("activation_checkpointing", c.activation_checkpointing);
+    c.neftune_alpha = tr.optional<double>("neftune_alpha", c.neftune_alpha);
     c.device = tr.optional<std::string>("device", c.device);
     c.dtype = tr.optional<std::string>("dtype", c.dtype);
     c.master_dtype = tr.optional<std::string>("master_dtype", c.master_dtype);
@@ -63,14 +66,16 @@ TrainConfig train_config_from_json(const Json& j, const std::string& where, cons
     c.save_at_end = kr.optional<bool>("at_end", c.save_at_end);
     kr.finish();
   }
-  c.output_dir = resolve(r.optional<std::string>("output_dir", c.output_dir), base);
+  c.output_dir = resolve_path(r.optional<std::string>("output_dir", c.output_dir), base);
   r.finish();
   GRANITE_CHECK(c.steps >= 1, where, ": train.steps must be >= 1, got ", c.steps);
   GRANITE_CHECK(c.grad_accum >= 1, where, ": train.grad_accum must be >= 1, got ", c.grad_accum);
   GRANITE_CHECK(c.alpha >= 0 && c.alpha <= 1, where, ": train.alpha must be in [0, 1], got ", c.alpha);
+  GRANITE_CHECK(c.neftune_alpha >= 0, where, ": train.neftune_alpha must be >= 0, got ", c.neftune_alpha);
   GRANITE_CHECK(c.log_every >= 1, where, ": train.log_every must be >= 1, got ", c.log_every);
   GRANITE_CHECK(c.eval_every >= 0 && c.eval_batches >= 1, where, ": train.eval_every must be >= 0 and eval_batches >= 1");
-  GRANITE_CHECK(c.eval_every == 0 || c.eval_data, where, ": train.eval_every is set but there is no \"eval_data\"");
+  GRANITE_CHECK(c.eval_every == 0 || c.eval_data || app_data, where,
+                ": train.eval_every is set but there is no \"eval_data\"");
   GRANITE_CHECK(c.max_skipped_steps >= 1, where, ": train.max_skipped_steps must be >= 1");
   GRANITE_CHECK(c.save_every >= 0 && c.keep_last >= 1, where,
                 ": checkpoint.save_every must be >= 0 and keep_last >= 1");
@@ -102,6 +107,7 @@ Json to_json(const TrainConfig& c) {
            {"seed", c.seed},
            {"document_mask", c.document_mask},
            {"activation_checkpointing", c.activation_checkpointing},
+           {"neftune_alpha", c.neftune_alpha},
            {"device", c.device},
            {"dtype", c.dtype},
            {"master_dtype", c.master_dtype},
@@ -113,6 +119,7 @@ Json to_json(const TrainConfig& c) {
            {"peak_flops", c.peak_flops}}},
          {"checkpoint", {{"save_every", c.save_every}, {"keep_last", c.keep_last}, {"at_end", c.save_at_end}}},
          {"output_dir", c.output_dir}};
+  for (auto it = c.app_sections.begin(); it != c.app_sections.end(); ++it) j[it.key()] = it.value();
   if (!c.model_config.empty()) j["model"] = c.model_config;
   if (!c.init_from.empty()) j["init_from"] = c.init_from;
   if (c.eval_data) j["eval_data"] = to_json(*c.eval_data);

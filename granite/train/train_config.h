@@ -6,7 +6,8 @@
 //    "tokenizer": "../../data/tokenizers/starcoder/tokenizer.json",
 //    "data": {...LoaderConfig...},  "eval_data": {...LoaderConfig...} (optional, held-out shards),
 //    "optimizer": {...OptimizerConfig...}, "schedule": {...ScheduleConfig...},
-//    "train": {"steps", "grad_accum", "alpha", "seed", "document_mask", "activation_checkpointing", "device",
+//    "train": {"steps", "grad_accum", "alpha", "seed", "document_mask", "activation_checkpointing", "neftune_alpha",
+//              "device",
 //              "dtype", "master_dtype", "sharding", "log_every",
 //              "eval_every", "eval_batches", "max_skipped_steps", "peak_flops"},
 //    "checkpoint": {"save_every", "keep_last", "at_end"},
@@ -38,6 +39,7 @@ struct TrainConfig {
   uint64_t seed = 42;          // model initialisation (the data has its own seed)
   bool document_mask = true;   // attention and positions per packed document (false: plain causal rows, faster)
   bool activation_checkpointing = false;  // recompute each block's activations in backward (less memory)
+  double neftune_alpha = 0;    // NEFTune noise on the input embeddings in training (instruction tuning: 5)
   std::string device = "cpu";  // cpu | cuda | cuda:N
   // Precision policy: parameters, activations and their gradients in `dtype` (float32 | bfloat16); master weights,
   // accumulated gradients and AdamW moments in `master_dtype` (float32, or the same as dtype: pure bf16 training).
@@ -46,6 +48,7 @@ struct TrainConfig {
   // Data parallelism: "none" (every rank holds everything, DDP), "optimizer" (ZeRO-1: AdamW moments and fp32
   // master sharded) or "full" (FSDP / ZeRO-3: parameters, gradients and optimizer state sharded per block).
   std::string sharding = "none";
+  Json app_sections = Json::object();  // sections read by the app, not here (train_config_from_json)
   int64_t log_every = 1;
   int64_t eval_every = 0;      // 0 = no validation
   int64_t eval_batches = 4;
@@ -58,7 +61,10 @@ struct TrainConfig {
 };
 
 // `where` names the file in errors; `base_dir` resolves relative paths.
-TrainConfig train_config_from_json(const Json& j, const std::string& where, const std::string& base_dir);
+// app_sections: top-level sections another app reads itself (instruction tuning: "data", "template"); they are
+// kept verbatim in TrainConfig::app_sections, and without "data" here the packed loader settings stay default.
+TrainConfig train_config_from_json(const Json& j, const std::string& where, const std::string& base_dir,
+                                   const std::vector<std::string>& app_sections = {});
 TrainConfig load_train_config(const std::string& path, const std::vector<std::string>& overrides = {});
 Json to_json(const TrainConfig& config);
 

@@ -96,6 +96,18 @@ std::vector<std::string> tokenizer_files(const std::string& tokenizer) {
   return files;
 }
 
+// Pretraining's packed loader as a batch source.
+class PackedLoaderSource : public BatchSource {
+ public:
+  PackedLoaderSource(const LoaderConfig& config, const Tokenizer& tokenizer, int rank, int world, LoaderState state)
+      : loader_(config, tokenizer, rank, world, std::move(state)) {}
+  PackedBatch next() override { return loader_.next(); }
+  Json state() const override { return to_json(loader_.state()); }
+
+ private:
+  PackedLoader loader_;
+};
+
 }  // namespace
 
 double training_flops_per_token(int64_t parameters, int64_t layers, int64_t hidden, int64_t seq_len) {
@@ -130,6 +142,7 @@ RunResult run_training(const TrainConfig& config, const RunOptions& options) {
     model = load_model_or_checkpoint(config.init_from);
   }
   model->set_activation_checkpointing(config.activation_checkpointing);
+  model->set_neftune_alpha(config.neftune_alpha);
   // The precision policy: parameters in the compute dtype for forward/backward, master weights, gradients and
   // AdamW moments in the master dtype (ParameterBuffers), replicated on every rank or sharded over them.
   const bool shard_optimizer = comm && config.sharding == "optimizer";
@@ -157,7 +170,7 @@ RunResult run_training(const TrainConfig& config, const RunOptions& options) {
     std::fprintf(stderr, "fp32 master weights from %s/optimizer.safetensors\n", config.init_from.c_str());
 
   int64_t step = 0, tokens = 0, skipped = 0, consecutive_skips = 0;
-  LoaderState loader_state;
+  std::optional<Json> loader_state;
   RunResult result;
   if (!resume_from.empty()) {
     const Json state = resume_checkpoint(resume_from, *model, params, optimizer);
@@ -168,7 +181,7 @@ RunResult run_training(const TrainConfig& config, const RunOptions& options) {
     skipped = r.required<int64_t>("skipped_steps");
     const Json* loader_json = r.raw("loader");
     GRANITE_CHECK(loader_json != nullptr, where, ": missing required key 'loader'");
-    loader_state = loader_state_from_json(*loader_json, where + ": loader");
+    loader_state = *loader_json;
     {
       at::Generator generator = at::detail::getDefaultCPUGenerator();
       std::lock_guard<std::mutex> lock(generator.mutex());
@@ -184,7 +197,24 @@ RunResult run_training(const TrainConfig& config, const RunOptions& options) {
   std::unique_ptr<GradientSync> grad_sync;
   if (comm && !fully_sharded) grad_sync = std::make_unique<GradientSync>(params, *comm);
   // Everything is checked (model, checkpoint, data) before the output directory is touched.
-  PackedLoader loader(config.data, *tokenizer, rank, world, loader_state);
+  std::unique_ptr<BatchSource> loader;
+  if (options.data.train) {
+    loader = options.data.train(loader_state ? &*loader_state : nullptr, rank, world);
+  } else {
+    const LoaderState state = loader_state ? loader_state_from_json(*loader_state, resume_from + "/training_state.json: loader")
+                                           : LoaderState{};
+    loader = std::make_unique<PackedLoaderSource>(config.data, *tokenizer, rank, world, state);
+  }
+  const std::vector<std::string> checkpoint_files = [&] {
+    std::vector<std::string> files = options.checkpoint_files;
+    for (const std::string& f : tokenizer_files(config.tokenizer)) {
+      const auto name = [](const std::string& p) { return p.substr(p.rfind('/') + 1); };
+      bool replaced = false;
+      for (const std::string& e : options.checkpoint_files) replaced = replaced || name(e) == name(f);
+      if (!replaced) files.push_back(f);
+    }
+    return files;
+  }();
   std::optional<MetricsLog> metrics;
   if (main_rank) {
     make_directories(config.output_dir);
@@ -205,7 +235,7 @@ RunResult run_training(const TrainConfig& config, const RunOptions& options) {
     return Json{{"step", step},
                 {"tokens", tokens},
                 {"skipped_steps", skipped},
-                {"loader", to_json(loader.state())},
+                {"loader", loader->state()},
                 {"rng_cpu", to_hex(at::detail::getDefaultCPUGenerator().get_state())},
                 {"config", to_json(config)},
                 {"elapsed_s", std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count()}};
@@ -213,7 +243,7 @@ RunResult run_training(const TrainConfig& config, const RunOptions& options) {
   auto save = [&] {
     if (fully_sharded) {  // every rank writes its shards
       result.checkpoint = save_sharded_checkpoint(config.output_dir, step, *model, params, optimizer, compute_dtype,
-                                                  training_state(), {tokenizer_files(config.tokenizer)},
+                                                  training_state(), {checkpoint_files},
                                                   config.keep_last, *comm);
       return;
     }
@@ -221,7 +251,7 @@ RunResult run_training(const TrainConfig& config, const RunOptions& options) {
     optimizer.gather_state();  // sharded moments made whole (a collective); nothing otherwise
     if (main_rank)
       result.checkpoint = save_checkpoint(config.output_dir, step, *model, optimizer, training_state(),
-                                          {tokenizer_files(config.tokenizer)}, config.keep_last);
+                                          {checkpoint_files}, config.keep_last);
     else
       result.checkpoint = checkpoint_dir(config.output_dir, step);
     optimizer.release_state();
@@ -236,7 +266,7 @@ RunResult run_training(const TrainConfig& config, const RunOptions& options) {
   int64_t window_tokens = 0;
   while (step < config.steps) {
     std::vector<TrainBatch> micro;
-    for (int64_t m = 0; m < config.grad_accum; ++m) micro.push_back(to_tensors(loader.next(), device));
+    for (int64_t m = 0; m < config.grad_accum; ++m) micro.push_back(to_tensors(loader->next(), device));
     TrainStepOptions so;
     so.alpha = config.alpha;
     so.grad_clip = config.optimizer.grad_clip;
@@ -283,17 +313,27 @@ RunResult run_training(const TrainConfig& config, const RunOptions& options) {
       char mfu_text[32] = "", memory_text[32] = "";
       if (peak > 0) std::snprintf(mfu_text, sizeof mfu_text, "  MFU %.1f%%", 100 * mfu);
       if (peak_memory) std::snprintf(memory_text, sizeof memory_text, "  mem %.1f GiB", double(*peak_memory) / (1 << 30));
-      std::snprintf(line, sizeof line, "step %lld/%lld  loss %.4f (clm %.4f, fim %.4f)  lr %.2e  %s tok/s%s%s  ETA %s",
-                    (long long)step, (long long)config.steps, r.loss, r.report.clm_loss(), r.report.fim_loss(), so.lr,
-                    format_si(tps).c_str(), mfu_text, memory_text, format_duration(eta).c_str());
+      char parts[64] = "";  // the objectives' losses when there are two of them
+      if (r.report.tokens.fim > 0)
+        std::snprintf(parts, sizeof parts, " (clm %.4f, fim %.4f)", r.report.clm_loss(), r.report.fim_loss());
+      std::snprintf(line, sizeof line, "step %lld/%lld  loss %.4f%s  lr %.2e  %s tok/s%s%s  ETA %s", (long long)step,
+                    (long long)config.steps, r.loss, parts, so.lr, format_si(tps).c_str(), mfu_text, memory_text,
+                    format_duration(eta).c_str());
       progress.update(line);
       window_start = std::chrono::steady_clock::now();
       window_tokens = 0;
     }
     if (config.eval_every > 0 && step % config.eval_every == 0) {
-      PackedLoader eval_loader(*config.eval_data, *tokenizer);
       std::vector<TrainBatch> eval_batches;
-      for (int64_t b = 0; b < config.eval_batches; ++b) eval_batches.push_back(to_tensors(eval_loader.next(), device));
+      if (options.data.eval) {
+        for (const PackedBatch& b : options.data.eval()) {
+          if (int64_t(eval_batches.size()) == config.eval_batches) break;
+          eval_batches.push_back(to_tensors(b, device));
+        }
+      } else {
+        PackedLoader eval_loader(*config.eval_data, *tokenizer);
+        for (int64_t b = 0; b < config.eval_batches; ++b) eval_batches.push_back(to_tensors(eval_loader.next(), device));
+      }
       const LossReport report = evaluate_loss(*model, eval_batches, config.alpha, config.document_mask);
       if (metrics)
         metrics->log(step, {{"val_loss", report.loss(config.alpha)},

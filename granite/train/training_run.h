@@ -1,7 +1,7 @@
 #pragma once
 // The training loop both apps run (the library owns the step and the loop; apps own flags and data):
 // build or load the model, resume from the latest checkpoint (or a named one), then per step: micro-batches from
-// the packed loader -> train_step at lr_at(step) -> metrics (metrics.jsonl, TensorBoard, a progress line) ->
+// the batch source (pretraining's packed loader, or the app's: RunData) -> train_step at lr_at(step) -> metrics (metrics.jsonl, TensorBoard, a progress line) ->
 // validation every eval_every -> a checkpoint every save_every and at the end. SIGTERM/SIGINT finish the current
 // step, save a checkpoint and return. A run of non-finite steps longer than max_skipped_steps stops with an error;
 // the last good checkpoint stays as it was.
@@ -13,18 +13,33 @@
 // weights are broadcast, each rank reads its share of every global batch (PackedLoader rank/world), train_step sums
 // objective counts and gradients over the ranks, and rank 0 alone writes metrics, progress and checkpoints (the
 // others wait for it). Checkpoints hold no rank-specific state, so a run resumes on any number of ranks.
+#include <functional>
+#include <memory>
 #include <string>
+#include <vector>
 
 #include "granite/dist/communicator.h"
+#include "granite/train/batch_source.h"
 #include "granite/train/train_config.h"
 
 namespace granite {
+
+// Instruction tuning's data (or any other): the training batches of one rank, resumed from a saved state() (null:
+// from the start), and the validation batches. Unset: the packed loader over config.data / config.eval_data.
+struct RunData {
+  std::function<std::unique_ptr<BatchSource>(const Json* state, int rank, int world)> train;
+  std::function<std::vector<PackedBatch>()> eval;
+};
 
 struct RunOptions {
   std::string resume = "auto";  // auto: the latest checkpoint if any; never: a fresh run (error if checkpoints
                                 // exist: nothing is overwritten); otherwise a checkpoint directory
   bool progress = true;         // the progress line on stderr (rank 0 only)
   Communicator* comm = nullptr; // data-parallel ranks; nullptr: this process alone
+  RunData data;                 // unset: pretraining's packed loader
+  // Files placed in every checkpoint besides the tokenizer's (a file of the same name replaces the tokenizer
+  // directory's): the instruction-tuning app's tokenizer_config.json with its chat template.
+  std::vector<std::string> checkpoint_files;
 };
 
 struct RunResult {
