@@ -34,7 +34,9 @@ int main(int argc, char** argv) {
     auto cfg = granite::load_hf_config((fs::path(src) / "config.json").string());
     const c10::ScalarType storage =
         granite::cli::parse_dtype(dtype.empty() ? cfg.torch_dtype : dtype);
-    auto model = granite::load_model_or_checkpoint(src, storage);
+    granite::LoadOptions load;
+    load.dtype = storage;
+    auto model = granite::load_model_or_checkpoint(src, load);
     if (upscale_drop >= 0) model = granite::depth_upscale(*model, upscale_drop);
 
     granite::SaveOptions save;

@@ -1,4 +1,5 @@
-// granite-generate: load a Hugging Face model directory and continue a prompt (greedy or sampled, KV-cached).
+// granite-generate: load a Hugging Face model directory (or a fully sharded run's checkpoint) and continue a prompt
+// (greedy or sampled, KV-cached).
 //   granite-generate --model DIR --prompt-ids 5,17,42 --max-new-tokens 16 --greedy --format json
 // prints one JSON line {"ids": [...]} with the new token ids only, plus "text" (their decoding) when the directory
 // has a tokenizer (tokenizer.json or tokenizer.model); with a tokenizer, --prompt TEXT may replace --prompt-ids, and
@@ -14,6 +15,7 @@
 #include "granite/instruct/chat_template.h"
 #include "granite/io/pretrained.h"
 #include "granite/tokenizer/tokenizer.h"
+#include "granite/train/checkpoint.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"Generate a continuation with a Granite Code model (HF model directory)."};
@@ -51,7 +53,7 @@ int main(int argc, char** argv) {
     load.device = granite::cli::parse_device(device);
     if (!dtype.empty()) load.dtype = granite::cli::parse_dtype(dtype);
     GRANITE_CHECK(ids_opt->count() + text_opt->count() == 1, "give the prompt with --prompt-ids or --prompt");
-    auto model = granite::load_pretrained(model_dir, load);
+    auto model = granite::load_model_or_checkpoint(model_dir, load);  // a sharded checkpoint too
     std::unique_ptr<granite::Tokenizer> tokenizer;
     namespace fs = std::filesystem;
     if (fs::exists(fs::path(model_dir) / "tokenizer.json") || fs::exists(fs::path(model_dir) / "tokenizer.model")) {

@@ -170,15 +170,13 @@ bool is_sharded_checkpoint(const std::string& dir) {
   }();
 }
 
-CausalLM load_model_or_checkpoint(const std::string& dir, c10::ScalarType dtype) {
-  if (!is_sharded_checkpoint(dir)) {
-    LoadOptions options;
-    options.dtype = dtype;
-    return load_pretrained(dir, options);
-  }
-  CausalLM model = make_model(model_config_from_hf(read_json_file(dir + "/config.json"), dir + "/config.json"),
-                              /*initialize=*/false);
-  model->to(dtype);  // before any page of the (uninitialised) fp32 parameters is touched
+CausalLM load_model_or_checkpoint(const std::string& dir, const LoadOptions& options) {
+  if (!is_sharded_checkpoint(dir)) return load_pretrained(dir, options);
+  const ModelConfig cfg = model_config_from_hf(read_json_file(dir + "/config.json"), dir + "/config.json");
+  CausalLM model = make_model(cfg, /*initialize=*/false);
+  // As load_pretrained: float32 on the CPU unless asked, the run's compute dtype (config.json) elsewhere; converted
+  // before any page of the (uninitialised) fp32 parameters is touched.
+  model->to(options.dtype.value_or(options.device.is_cpu() ? c10::kFloat : *dtype_from_name(cfg.torch_dtype)));
   const CheckpointState state(dir);
   torch::NoGradGuard no_grad;
   for (auto& item : model->named_parameters()) {
@@ -186,6 +184,8 @@ CausalLM load_model_or_checkpoint(const std::string& dir, c10::ScalarType dtype)
     GRANITE_CHECK(state.contains(key), dir, ": the checkpoint has no '", key, "'");
     item.value().copy_(state.read_whole(key, c10::kFloat).view(item.value().sizes()));
   }
+  model->to(options.device);
+  model->eval();
   return model;
 }
 

@@ -18,6 +18,7 @@
 #include "granite/core/json.h"
 #include "granite/models/causal_lm.h"
 #include "granite/dist/communicator.h"
+#include "granite/io/pretrained.h"
 #include "granite/train/adamw.h"
 
 namespace granite {
@@ -60,9 +61,10 @@ void check_checkpoint_config(const std::string& dir, const CausalLMImpl& model);
 
 // Whether `dir` is a checkpoint of a fully sharded run (state-*-of-*.safetensors instead of model weights).
 bool is_sharded_checkpoint(const std::string& dir);
-// A model (on the CPU, in `dtype`) from a model directory, or from a sharded checkpoint (its master weights): what
-// phase 2 starts from, and how granite-convert consolidates a sharded checkpoint into a model directory.
-CausalLM load_model_or_checkpoint(const std::string& dir, c10::ScalarType dtype = c10::kFloat);
+// A model from a model directory (load_pretrained), or from a sharded checkpoint (its master weights, in the
+// dtype and on the device of `options` as load_pretrained chooses them): what phase 2 and granite-sft start from,
+// what granite-generate loads, and how granite-convert consolidates a sharded checkpoint into a model directory.
+CausalLM load_model_or_checkpoint(const std::string& dir, const LoadOptions& options = {});
 
 // Starting a new run from a checkpoint (phase 2 from phase 1): its fp32 master weights, when it has them (a
 // mixed-precision run saved bf16 model weights), replace the model directory's rounded ones. Returns whether it did.

@@ -181,6 +181,15 @@ TEST_CASE("fully sharded ranks (2 and 3, with and without activation checkpointi
   CHECK(granite::path_exists(step_dir(root + "/full2", 6) + "/state-00001-of-00002.safetensors"));
   CHECK_FALSE(granite::path_exists(step_dir(root + "/full2", 6) + "/model.safetensors"));
   require_same_training(root + "/one4", root + "/full2", 6);
+  // granite-generate reads such a checkpoint as it is, and continues as the consolidated model does.
+  const auto generate = [&](const std::string& dir) {
+    return shell(quoted(app("granite-generate")) + " --model " + quoted(dir) +
+                 " --prompt-ids 5,17,42 --max-new-tokens 6 --greedy 2>&1");
+  };
+  const auto direct = generate(step_dir(root + "/full2", 6));
+  INFO(direct.output);
+  REQUIRE(direct.status == 0);
+  CHECK(direct.output == generate(step_dir(root + "/full2", 6) + ".consolidated").output);
   const auto checkpointed = pretrain(2, 2, root + "/full2ac", full + "--set train.activation_checkpointing=true");
   INFO(checkpointed.output);
   REQUIRE(checkpointed.status == 0);
