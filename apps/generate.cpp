@@ -3,7 +3,8 @@
 //   granite-generate --model DIR --prompt-ids 5,17,42 --max-new-tokens 16 --greedy --format json
 // prints one JSON line {"ids": [...]} with the new token ids only, plus "text" (their decoding) when the directory
 // has a tokenizer (tokenizer.json or tokenizer.model); with a tokenizer, --prompt TEXT may replace --prompt-ids, and
-// --chat asks an instruct model (the prompt as a user turn of its chat template; the answer up to end-of-text).
+// --chat asks an instruct model (the prompt as a user turn of its chat template; the answer up to end-of-text), and
+// --prefix/--suffix fill in the middle (granite/generate/infill.h: the training's PSM or SPM layout).
 #include <CLI/CLI.hpp>
 
 #include <filesystem>
@@ -12,6 +13,7 @@
 #include "cli.h"
 #include "granite/core/json.h"
 #include "granite/generate/generator.h"
+#include "granite/generate/infill.h"
 #include "granite/instruct/chat_template.h"
 #include "granite/io/pretrained.h"
 #include "granite/tokenizer/tokenizer.h"
@@ -28,6 +30,11 @@ int main(int argc, char** argv) {
   auto* ids_opt = app.add_option("--prompt-ids", prompt_ids, "prompt as comma-separated token ids, e.g. 5,17,42");
   auto* text_opt = app.add_option("--prompt", prompt_text, "prompt text (needs a tokenizer in the model directory)");
   ids_opt->excludes(text_opt);
+  std::string prefix, suffix;
+  bool spm = false;
+  auto* prefix_opt = app.add_option("--prefix", prefix, "fill in the middle: the code before the hole");
+  auto* suffix_opt = app.add_option("--suffix", suffix, "fill in the middle: the code after the hole");
+  app.add_flag("--spm", spm, "fill in the middle with the SPM layout (default PSM)");
   bool chat = false;
   app.add_flag("--chat", chat,
                "--prompt is a user turn: render the model's chat template around it (granite_chat_template.json in "
@@ -52,12 +59,31 @@ int main(int argc, char** argv) {
     granite::LoadOptions load;
     load.device = granite::cli::parse_device(device);
     if (!dtype.empty()) load.dtype = granite::cli::parse_dtype(dtype);
-    GRANITE_CHECK(ids_opt->count() + text_opt->count() == 1, "give the prompt with --prompt-ids or --prompt");
+    const bool fim = prefix_opt->count() + suffix_opt->count() > 0;
+    GRANITE_CHECK(fim ? ids_opt->count() + text_opt->count() == 0 && !chat
+                      : ids_opt->count() + text_opt->count() == 1,
+                  "give the prompt with --prompt-ids or --prompt, or a hole to fill with --prefix/--suffix");
     auto model = granite::load_model_or_checkpoint(model_dir, load);  // a sharded checkpoint too
     std::unique_ptr<granite::Tokenizer> tokenizer;
     namespace fs = std::filesystem;
     if (fs::exists(fs::path(model_dir) / "tokenizer.json") || fs::exists(fs::path(model_dir) / "tokenizer.model")) {
       tokenizer = granite::load_tokenizer(model_dir);
+    }
+    granite::GenerationOptions options;
+    options.max_new_tokens = max_new_tokens;
+    options.seed = seed;
+    options.sampling.greedy = !sampling;
+    options.sampling.temperature = temperature;
+    options.sampling.top_k = top_k;
+    options.sampling.top_p = top_p;
+    if (!stop_ids.empty()) options.stop_ids = granite::cli::parse_ids(stop_ids, "--stop-ids");
+    if (fim) {  // the middle, as JSON {"ids", "text", "stopped"}
+      GRANITE_CHECK(tokenizer != nullptr, "--prefix/--suffix need a tokenizer in ", model_dir);
+      const granite::InfillResult r =
+          granite::infill(*model, *tokenizer, prefix, suffix, options, spm ? granite::FimLayout::kSpm
+                                                                          : granite::FimLayout::kPsm);
+      std::cout << granite::Json{{"ids", r.ids}, {"text", r.middle}, {"stopped", r.stopped}}.dump() << "\n";
+      return 0;
     }
     std::vector<int64_t> prompt;
     if (text_opt->count()) {
@@ -77,15 +103,7 @@ int main(int argc, char** argv) {
       prompt = granite::cli::parse_ids(prompt_ids, "--prompt-ids");
     }
 
-    granite::GenerationOptions options;
-    options.max_new_tokens = max_new_tokens;
-    options.seed = seed;
-    options.sampling.greedy = !sampling;
-    options.sampling.temperature = temperature;
-    options.sampling.top_k = top_k;
-    options.sampling.top_p = top_p;
-    options.stop_ids = stop_ids.empty() ? std::vector<int64_t>{model->config().eos_token_id}
-                                        : granite::cli::parse_ids(stop_ids, "--stop-ids");
+    if (stop_ids.empty()) options.stop_ids = {model->config().eos_token_id};
     auto decode = [&](const std::vector<int64_t>& ids) {
       return tokenizer->decode(std::vector<granite::TokenId>(ids.begin(), ids.end()));
     };
