@@ -46,6 +46,11 @@ int main(int argc, char** argv) {
   auto* p_opt = app.add_option("--top-p", top_p, "nucleus sampling mass (1 = off)");
   app.add_option("--seed", seed, "sampling seed")->capture_default_str();
   app.add_option("--stop-ids", stop_ids, "comma-separated ids that end generation (default: the config's eos)");
+  std::vector<std::string> stop_strings;
+  double repetition_penalty = 1.0;
+  app.add_option("--stop", stop_strings, "text that ends generation once the output contains it (repeatable)");
+  app.add_option("--repetition-penalty", repetition_penalty, "> 1 discourages repeating prompt or output tokens (HF's)")
+      ->capture_default_str();
   app.add_option("--format", format, "json: one line {\"ids\": [...]}; text: ids streamed as they come")
       ->check(CLI::IsMember({"json", "text"}))
       ->capture_default_str();
@@ -77,6 +82,14 @@ int main(int argc, char** argv) {
     options.sampling.top_k = top_k;
     options.sampling.top_p = top_p;
     if (!stop_ids.empty()) options.stop_ids = granite::cli::parse_ids(stop_ids, "--stop-ids");
+    options.repetition_penalty = repetition_penalty;
+    if (!stop_strings.empty()) {
+      GRANITE_CHECK(tokenizer != nullptr, "--stop needs a tokenizer in ", model_dir);
+      options.stop_strings = stop_strings;
+      options.decode = [&](const std::vector<int64_t>& ids) {
+        return tokenizer->decode(std::vector<granite::TokenId>(ids.begin(), ids.end()));
+      };
+    }
     if (fim) {  // the middle, as JSON {"ids", "text", "stopped"}
       GRANITE_CHECK(tokenizer != nullptr, "--prefix/--suffix need a tokenizer in ", model_dir);
       const granite::InfillResult r =

@@ -4,6 +4,16 @@
 
 namespace granite {
 
+torch::Tensor penalize_repeats(const torch::Tensor& logits, const std::vector<int64_t>& seen, double penalty) {
+  GRANITE_CHECK(penalty > 0, "repetition penalty (", penalty, ") must be > 0");
+  auto x = logits.detach().reshape({-1}).to(torch::kCPU, torch::kFloat32).clone();  // (V)
+  if (penalty == 1.0 || seen.empty()) return x;
+  const auto ids = torch::tensor(seen, torch::kInt64);
+  const auto score = x.index_select(0, ids);
+  x.index_put_({ids}, torch::where(score < 0, score * penalty, score / penalty));
+  return x;
+}
+
 int64_t sample_token(const torch::Tensor& logits, const SamplingOptions& o, at::Generator& generator) {
   auto x = logits.detach().reshape({-1}).to(torch::kCPU, torch::kFloat32);  // (V)
   if (o.greedy) return x.argmax().item<int64_t>();

@@ -5,6 +5,7 @@
 #include <torch/types.h>
 
 #include <cstdint>
+#include <vector>
 
 namespace granite {
 
@@ -14,6 +15,11 @@ struct SamplingOptions {
   int64_t top_k = 0;         // 0 = off
   double top_p = 1.0;        // 1 = off
 };
+
+// HF's RepetitionPenaltyLogitsProcessor (Keskar et al. 2019, CTRL): the logit of every id in `seen` (prompt and
+// generated so far) is divided by `penalty` when positive, multiplied when negative. Returns a float32 CPU row
+// (V); penalty 1 changes nothing.
+torch::Tensor penalize_repeats(const torch::Tensor& logits, const std::vector<int64_t>& seen, double penalty);
 
 // logits: (V) or (1, V), any device/dtype. Returns the chosen token id.
 int64_t sample_token(const torch::Tensor& logits, const SamplingOptions& options, at::Generator& generator);

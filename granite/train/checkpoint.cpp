@@ -163,6 +163,7 @@ Json load_checkpoint(const std::string& dir, CausalLMImpl& model, AdamW& optimiz
 }
 
 bool is_sharded_checkpoint(const std::string& dir) {
+  if (!is_directory(dir)) return false;  // the model loader says what is wrong with it
   return path_exists(dir + "/" + sharded_state_file(0, 1)) || [&] {
     for (const std::string& name : list_directory(dir))
       if (starts_with(name, "state-00000-of-")) return true;

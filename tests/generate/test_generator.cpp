@@ -2,6 +2,8 @@
 // limits and input errors.
 #include <catch2/catch.hpp>
 
+#include <set>
+
 #include <ATen/CPUGeneratorImpl.h>
 
 #include "granite/core/check.h"
@@ -88,6 +90,55 @@ TEST_CASE("generation stops at a stop id, which is returned, streaming sees ever
   REQUIRE(streamed == cut);
   o.max_new_tokens = 0;
   REQUIRE(granite::generate(*model, {3, 9, 27}, o).empty());
+}
+
+TEST_CASE("stop strings end generation once the output contains them", "[generate]") {
+  auto model = fixture_model("bigcode_mqa");
+  // A stand-in decoder (the fixture's vocabulary has no tokenizer): each id as "<id>".
+  const auto decode = [](const std::vector<int64_t>& ids) {
+    std::string text;
+    for (int64_t id : ids) text += "<" + std::to_string(id) + ">";
+    return text;
+  };
+  granite::GenerationOptions o;
+  o.max_new_tokens = 10;
+  const auto all = granite::generate(*model, {3, 9, 27}, o);
+  REQUIRE(all.size() == 10);
+  // The text of tokens 3 and 4 together, split across them: generation stops after token 4.
+  const std::string two = decode({all[3], all[4]});
+  o.stop_strings = {two.substr(1, two.size() - 2)};
+  o.decode = decode;
+  const auto cut = granite::generate(*model, {3, 9, 27}, o);
+  const std::string whole = decode(all);
+  const size_t at = whole.find(o.stop_strings[0]);
+  REQUIRE(at != std::string::npos);
+  size_t n = 0;  // the fewest tokens whose text contains the stop string
+  while (decode(std::vector<int64_t>(all.begin(), all.begin() + n)).find(o.stop_strings[0]) == std::string::npos) ++n;
+  CHECK(cut == std::vector<int64_t>(all.begin(), all.begin() + n));
+  CHECK(n <= 5);
+  o.decode = nullptr;
+  REQUIRE_THROWS_WITH(granite::generate(*model, {3, 9, 27}, o), Contains("need a decode function"));
+}
+
+TEST_CASE("the repetition penalty is HF's: positive logits divided, negative multiplied, once per id",
+          "[generate][sampler]") {
+  const auto logits = torch::tensor({2.0f, -1.0f, 0.5f, -3.0f, 1.0f});
+  const auto out = granite::penalize_repeats(logits, {0, 1, 1, 3}, 2.0);
+  CHECK(torch::equal(out, torch::tensor({1.0f, -2.0f, 0.5f, -6.0f, 1.0f})));
+  CHECK(torch::equal(granite::penalize_repeats(logits, {0, 1}, 1.0), logits));
+  REQUIRE_THROWS_WITH(granite::penalize_repeats(logits, {0}, 0.0), Contains("must be > 0"));
+  // In generation: penalty 1 changes nothing; a strong penalty never repeats an id while fresh ones remain likely.
+  auto model = fixture_model("llama_mha_bias_tied");
+  granite::GenerationOptions o;
+  o.max_new_tokens = 12;
+  const auto plain = granite::generate(*model, {5, 17, 42}, o);
+  o.repetition_penalty = 1.0;
+  CHECK(granite::generate(*model, {5, 17, 42}, o) == plain);
+  o.repetition_penalty = 1e6;
+  const auto fresh = granite::generate(*model, {5, 17, 42}, o);
+  std::set<int64_t> ids(fresh.begin(), fresh.end());
+  ids.insert({5, 17, 42});
+  CHECK(ids.size() == fresh.size() + 3);
 }
 
 TEST_CASE("generation input errors are clear", "[generate][errors]") {
