@@ -167,7 +167,7 @@ RunResult run_training(const TrainConfig& config, const RunOptions& options) {
   ParameterBuffers& params = *params_holder;
   AdamW optimizer(params, config.optimizer, shard_optimizer ? comm : nullptr);
   if (!config.init_from.empty() && load_master_weights(config.init_from, params) && options.progress && main_rank)
-    std::fprintf(stderr, "fp32 master weights from %s/optimizer.safetensors\n", config.init_from.c_str());
+    std::fprintf(stderr, "fp32 master weights from the checkpoint %s\n", config.init_from.c_str());
 
   int64_t step = 0, tokens = 0, skipped = 0, consecutive_skips = 0;
   std::optional<Json> loader_state;

@@ -10,9 +10,10 @@
 // functions of their index) and the CPU RNG state are restored, and metrics.jsonl is cut back to the checkpoint's
 // step so the resumed run appends exactly what the uninterrupted one wrote.
 // With a Communicator (data parallelism, one process per device): every rank builds the same model, rank 0's
-// weights are broadcast, each rank reads its share of every global batch (PackedLoader rank/world), train_step sums
-// objective counts and gradients over the ranks, and rank 0 alone writes metrics, progress and checkpoints (the
-// others wait for it). Checkpoints hold no rank-specific state, so a run resumes on any number of ranks.
+// weights are broadcast, each rank reads its share of every global batch (the batch source's rank/world), train_step
+// sums objective counts and gradients over the ranks, and rank 0 alone writes metrics and progress. Checkpoints:
+// rank 0 writes them (the others wait) -- except fully sharded runs (train.sharding "full"), where every rank writes
+// its shards (granite/train/checkpoint_state.h). Either way a run resumes on any number of ranks, in any mode.
 #include <functional>
 #include <memory>
 #include <string>
