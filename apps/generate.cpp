@@ -2,12 +2,15 @@
 // (greedy or sampled, KV-cached).
 //   granite-generate --model DIR --prompt-ids 5,17,42 --max-new-tokens 16 --greedy --format json
 // prints one JSON line {"ids": [...]} with the new token ids only, plus "text" (their decoding) when the directory
-// has a tokenizer (tokenizer.json or tokenizer.model); with a tokenizer, --prompt TEXT may replace --prompt-ids, and
-// --chat asks an instruct model (the prompt as a user turn of its chat template; the answer up to end-of-text), and
-// --prefix/--suffix fill in the middle (granite/generate/infill.h: the training's PSM or SPM layout).
+// has a tokenizer (tokenizer.json or tokenizer.model). With a tokenizer the prompt may be text (--prompt, or
+// --prompt-file FILE / - for stdin); --chat asks an instruct model (the prompt as a user turn of its chat template,
+// the answer up to end-of-text); --prefix/--suffix fill in the middle (granite/generate/infill.h: the training's PSM
+// or SPM layout); --input FILE (- for stdin) answers JSONL requests, one JSON line per request, in order.
 #include <CLI/CLI.hpp>
 
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <iostream>
 
 #include "cli.h"
@@ -19,26 +22,141 @@
 #include "granite/tokenizer/tokenizer.h"
 #include "granite/train/checkpoint.h"
 
+namespace {
+
+// One generation to make: a prompt (text, optionally a chat turn; or ids) or a hole to fill (prefix/suffix).
+struct Request {
+  std::string text;
+  std::vector<int64_t> ids;  // when given as ids
+  bool has_ids = false, chat = false, fim = false;
+  std::string prefix, suffix;
+};
+
+// A request from one JSONL line: {"prompt": TEXT, "chat": BOOL} | {"prompt_ids": [...]} | {"prefix", "suffix"}.
+Request request_from_json(const granite::Json& j, const std::string& where) {
+  GRANITE_CHECK(j.is_object(), where, ": a request must be a JSON object, got ", granite::json_preview(j));
+  Request r;
+  const auto text = [&](const char* key) {
+    GRANITE_CHECK(j[key].is_string(), where, ": \"", key, "\" must be a string");
+    return j[key].get<std::string>();
+  };
+  if (j.contains("prompt_ids")) {
+    GRANITE_CHECK(j["prompt_ids"].is_array(), where, ": \"prompt_ids\" must be an array of token ids");
+    for (const auto& id : j["prompt_ids"]) {
+      GRANITE_CHECK(id.is_number_integer(), where, ": \"prompt_ids\" holds ", granite::json_preview(id));
+      r.ids.push_back(id.get<int64_t>());
+    }
+    r.has_ids = true;
+  } else if (j.contains("prefix") || j.contains("suffix")) {
+    r.fim = true;
+    if (j.contains("prefix")) r.prefix = text("prefix");
+    if (j.contains("suffix")) r.suffix = text("suffix");
+  } else {
+    GRANITE_CHECK(j.contains("prompt"), where, ": expected \"prompt\", \"prompt_ids\" or \"prefix\"/\"suffix\"");
+    r.text = text("prompt");
+    if (j.contains("chat")) {
+      GRANITE_CHECK(j["chat"].is_boolean(), where, ": \"chat\" must be true or false");
+      r.chat = j["chat"].get<bool>();
+    }
+  }
+  return r;
+}
+
+std::string read_all(std::istream& in) { return std::string(std::istreambuf_iterator<char>(in), {}); }
+
+struct Generator {
+  granite::CausalLM model;
+  std::unique_ptr<granite::Tokenizer> tokenizer;
+  std::string model_dir;
+  granite::GenerationOptions options;
+  bool spm = false;
+
+  std::string decode(const std::vector<int64_t>& ids) const {
+    return tokenizer->decode(std::vector<granite::TokenId>(ids.begin(), ids.end()));
+  }
+
+  // The prompt's ids (chat template applied when asked).
+  std::vector<int64_t> prompt_ids(const Request& r) const {
+    if (r.has_ids) return r.ids;
+    GRANITE_CHECK(tokenizer != nullptr, "--prompt needs a tokenizer.json or tokenizer.model in ", model_dir,
+                  " (as any text prompt: --prompt-file, --input; or give --prompt-ids)");
+    std::string text = r.text;
+    if (r.chat) {
+      namespace fs = std::filesystem;
+      const fs::path custom = fs::path(model_dir) / "granite_chat_template.json";
+      const granite::ChatTemplate tmpl =
+          fs::exists(custom) ? granite::chat_template_from_json(granite::read_json_file(custom.string()), custom.string())
+                             : granite::ChatTemplate{};
+      text = granite::render_chat(tmpl, {{"user", r.text}}, /*add_generation_prompt=*/true);
+    }
+    std::vector<int64_t> ids;
+    for (auto id : tokenizer->encode(text)) ids.push_back(id);
+    return ids;
+  }
+
+  // {"ids", "text"} (and "stopped" for a hole filled).
+  granite::Json answer(const Request& r) const {
+    if (r.fim) {
+      GRANITE_CHECK(tokenizer != nullptr, "--prefix/--suffix need a tokenizer in ", model_dir);
+      const granite::InfillResult fill = granite::infill(*model, *tokenizer, r.prefix, r.suffix, options,
+                                                         spm ? granite::FimLayout::kSpm : granite::FimLayout::kPsm);
+      return granite::Json{{"ids", fill.ids}, {"text", fill.middle}, {"stopped", fill.stopped}};
+    }
+    GRANITE_CHECK(!r.chat || !r.has_ids, "--chat needs the prompt as text");
+    auto ids = granite::generate(*model, prompt_ids(r), options);
+    if (r.chat && !ids.empty() && ids.back() == model->config().eos_token_id) ids.pop_back();  // the answer alone
+    granite::Json out{{"ids", ids}};
+    if (tokenizer) out["text"] = decode(ids);
+    return out;
+  }
+
+  // Streams the continuation's text (ids without a tokenizer) as it is generated.
+  void stream(const Request& r) const {
+    std::vector<int64_t> so_far;
+    std::string printed;
+    granite::generate(*model, prompt_ids(r), options, [&](int64_t id) {
+      if (!tokenizer) {
+        std::cout << id << ' ' << std::flush;
+        return;
+      }
+      so_far.push_back(id);
+      std::string text = decode(so_far);  // re-decode so multi-token UTF-8 characters print whole
+      const bool partial_char = text.size() >= 3 && text.compare(text.size() - 3, 3, "\xEF\xBF\xBD") == 0;
+      if (text.size() > printed.size() && text.compare(0, printed.size(), printed) == 0 && !partial_char) {
+        std::cout << text.substr(printed.size()) << std::flush;
+        printed = text;
+      }
+    });
+    if (tokenizer && !so_far.empty()) std::cout << decode(so_far).substr(printed.size());
+    std::cout << "\n";
+  }
+};
+
+}  // namespace
+
 int main(int argc, char** argv) {
   CLI::App app{"Generate a continuation with a Granite Code model (HF model directory)."};
-  std::string model_dir, prompt_ids, prompt_text, stop_ids, format = "json", device = "cpu", dtype;
+  std::string model_dir, prompt_ids, prompt_text, prompt_file, input, stop_ids, format = "json", device = "cpu", dtype;
   int64_t max_new_tokens = 32, top_k = 0;
   uint64_t seed = 0;
-  double temperature = 1.0, top_p = 1.0;
-  bool greedy = false;
-  app.add_option("--model", model_dir, "model directory (config.json + safetensors)")->required();
+  double temperature = 1.0, top_p = 1.0, repetition_penalty = 1.0;
+  bool greedy = false, spm = false, chat = false;
+  std::string prefix, suffix;
+  std::vector<std::string> stop_strings;
+  app.add_option("--model", model_dir, "model directory (config.json + safetensors), or a sharded checkpoint")
+      ->required();
   auto* ids_opt = app.add_option("--prompt-ids", prompt_ids, "prompt as comma-separated token ids, e.g. 5,17,42");
   auto* text_opt = app.add_option("--prompt", prompt_text, "prompt text (needs a tokenizer in the model directory)");
-  ids_opt->excludes(text_opt);
-  std::string prefix, suffix;
-  bool spm = false;
+  auto* file_opt = app.add_option("--prompt-file", prompt_file, "prompt text from a file (- for standard input)");
+  auto* input_opt = app.add_option("--input", input,
+                                   "JSONL requests, one per line (- for standard input): {\"prompt\", \"chat\"}, "
+                                   "{\"prompt_ids\"} or {\"prefix\", \"suffix\"}; one JSON answer line each");
   auto* prefix_opt = app.add_option("--prefix", prefix, "fill in the middle: the code before the hole");
   auto* suffix_opt = app.add_option("--suffix", suffix, "fill in the middle: the code after the hole");
   app.add_flag("--spm", spm, "fill in the middle with the SPM layout (default PSM)");
-  bool chat = false;
   app.add_flag("--chat", chat,
-               "--prompt is a user turn: render the model's chat template around it (granite_chat_template.json in "
-               "the model directory, else Granite's) and stop at the end-of-text token");
+               "the prompt is a user turn: render the model's chat template around it (granite_chat_template.json "
+               "in the model directory, else Granite's) and stop at the end-of-text token");
   app.add_option("--max-new-tokens", max_new_tokens, "tokens to generate")->capture_default_str();
   app.add_flag("--greedy", greedy, "argmax decoding (the default unless a sampling option is given)");
   auto* t_opt = app.add_option("--temperature", temperature, "sampling temperature (> 0)");
@@ -46,8 +164,6 @@ int main(int argc, char** argv) {
   auto* p_opt = app.add_option("--top-p", top_p, "nucleus sampling mass (1 = off)");
   app.add_option("--seed", seed, "sampling seed")->capture_default_str();
   app.add_option("--stop-ids", stop_ids, "comma-separated ids that end generation (default: the config's eos)");
-  std::vector<std::string> stop_strings;
-  double repetition_penalty = 1.0;
   app.add_option("--stop", stop_strings, "text that ends generation once the output contains it (repeatable)");
   app.add_option("--repetition-penalty", repetition_penalty, "> 1 discourages repeating prompt or output tokens (HF's)")
       ->capture_default_str();
@@ -59,91 +175,75 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
 
   return granite::cli::guarded_main("granite-generate", [&] {
+    namespace fs = std::filesystem;
     const bool sampling = t_opt->count() + k_opt->count() + p_opt->count() > 0;
     GRANITE_CHECK(!(greedy && sampling), "--greedy cannot be combined with --temperature/--top-k/--top-p");
+    const bool fim = prefix_opt->count() + suffix_opt->count() > 0;
+    GRANITE_CHECK(ids_opt->count() + text_opt->count() + file_opt->count() + input_opt->count() + (fim ? 1 : 0) == 1,
+                  "give one of --prompt, --prompt-ids, --prompt-file, --input, or a hole to fill with --prefix/--suffix");
+    GRANITE_CHECK(format == "json" || (!fim && !input_opt->count()), "--format text is for a single prompt");
     granite::LoadOptions load;
     load.device = granite::cli::parse_device(device);
     if (!dtype.empty()) load.dtype = granite::cli::parse_dtype(dtype);
-    const bool fim = prefix_opt->count() + suffix_opt->count() > 0;
-    GRANITE_CHECK(fim ? ids_opt->count() + text_opt->count() == 0 && !chat
-                      : ids_opt->count() + text_opt->count() == 1,
-                  "give the prompt with --prompt-ids or --prompt, or a hole to fill with --prefix/--suffix");
-    auto model = granite::load_model_or_checkpoint(model_dir, load);  // a sharded checkpoint too
-    std::unique_ptr<granite::Tokenizer> tokenizer;
-    namespace fs = std::filesystem;
-    if (fs::exists(fs::path(model_dir) / "tokenizer.json") || fs::exists(fs::path(model_dir) / "tokenizer.model")) {
-      tokenizer = granite::load_tokenizer(model_dir);
-    }
-    granite::GenerationOptions options;
-    options.max_new_tokens = max_new_tokens;
-    options.seed = seed;
-    options.sampling.greedy = !sampling;
-    options.sampling.temperature = temperature;
-    options.sampling.top_k = top_k;
-    options.sampling.top_p = top_p;
-    if (!stop_ids.empty()) options.stop_ids = granite::cli::parse_ids(stop_ids, "--stop-ids");
-    options.repetition_penalty = repetition_penalty;
+    Generator g;
+    g.model_dir = model_dir;
+    g.model = granite::load_model_or_checkpoint(model_dir, load);  // a sharded checkpoint too
+    if (fs::exists(fs::path(model_dir) / "tokenizer.json") || fs::exists(fs::path(model_dir) / "tokenizer.model"))
+      g.tokenizer = granite::load_tokenizer(model_dir);
+    g.spm = spm;
+    g.options.max_new_tokens = max_new_tokens;
+    g.options.seed = seed;
+    g.options.sampling.greedy = !sampling;
+    g.options.sampling.temperature = temperature;
+    g.options.sampling.top_k = top_k;
+    g.options.sampling.top_p = top_p;
+    g.options.repetition_penalty = repetition_penalty;
+    g.options.stop_ids = stop_ids.empty() ? std::vector<int64_t>{g.model->config().eos_token_id}
+                                          : granite::cli::parse_ids(stop_ids, "--stop-ids");
     if (!stop_strings.empty()) {
-      GRANITE_CHECK(tokenizer != nullptr, "--stop needs a tokenizer in ", model_dir);
-      options.stop_strings = stop_strings;
-      options.decode = [&](const std::vector<int64_t>& ids) {
-        return tokenizer->decode(std::vector<granite::TokenId>(ids.begin(), ids.end()));
-      };
+      GRANITE_CHECK(g.tokenizer != nullptr, "--stop needs a tokenizer in ", model_dir);
+      g.options.stop_strings = stop_strings;
+      g.options.decode = [&g](const std::vector<int64_t>& ids) { return g.decode(ids); };
     }
-    if (fim) {  // the middle, as JSON {"ids", "text", "stopped"}
-      GRANITE_CHECK(tokenizer != nullptr, "--prefix/--suffix need a tokenizer in ", model_dir);
-      const granite::InfillResult r =
-          granite::infill(*model, *tokenizer, prefix, suffix, options, spm ? granite::FimLayout::kSpm
-                                                                          : granite::FimLayout::kPsm);
-      std::cout << granite::Json{{"ids", r.ids}, {"text", r.middle}, {"stopped", r.stopped}}.dump() << "\n";
+    if (input_opt->count()) {  // one answer line per request line, in order
+      std::ifstream file;
+      if (input != "-") {
+        file.open(input);
+        GRANITE_CHECK(file.good(), input, ": cannot open the requests");
+      }
+      std::istream& in = input == "-" ? std::cin : file;
+      std::string line;
+      for (int64_t n = 1; std::getline(in, line); ++n) {
+        if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+        const std::string where = (input == "-" ? std::string("<stdin>") : input) + ":" + std::to_string(n);
+        const granite::Json j = granite::Json::parse(line, nullptr, /*allow_exceptions=*/false);
+        GRANITE_CHECK(!j.is_discarded(), where, ": not valid JSON");
+        granite::Json out = g.answer(request_from_json(j, where));
+        out["line"] = n;
+        std::cout << out.dump() << "\n" << std::flush;
+      }
       return 0;
     }
-    std::vector<int64_t> prompt;
-    if (text_opt->count()) {
-      GRANITE_CHECK(tokenizer != nullptr, "--prompt needs a tokenizer.json or tokenizer.model in ", model_dir,
-                    " (or give --prompt-ids)");
-      std::string text = prompt_text;
-      if (chat) {
-        const fs::path custom = fs::path(model_dir) / "granite_chat_template.json";
-        const granite::ChatTemplate tmpl =
-            fs::exists(custom) ? granite::chat_template_from_json(granite::read_json_file(custom.string()), custom.string())
-                               : granite::ChatTemplate{};
-        text = granite::render_chat(tmpl, {{"user", prompt_text}}, /*add_generation_prompt=*/true);
-      }
-      for (auto id : tokenizer->encode(text)) prompt.push_back(id);
+    Request r;
+    r.chat = chat;
+    if (fim) {
+      r.fim = true;
+      r.prefix = prefix;
+      r.suffix = suffix;
+    } else if (ids_opt->count()) {
+      r.ids = granite::cli::parse_ids(prompt_ids, "--prompt-ids");
+      r.has_ids = true;
+    } else if (file_opt->count()) {
+      std::ifstream file(prompt_file, std::ios::binary);
+      GRANITE_CHECK(prompt_file == "-" || file.good(), prompt_file, ": cannot open the prompt file");
+      r.text = prompt_file == "-" ? read_all(std::cin) : read_all(file);
     } else {
-      GRANITE_CHECK(!chat, "--chat needs the prompt as text (--prompt)");
-      prompt = granite::cli::parse_ids(prompt_ids, "--prompt-ids");
+      r.text = prompt_text;
     }
-
-    if (stop_ids.empty()) options.stop_ids = {model->config().eos_token_id};
-    auto decode = [&](const std::vector<int64_t>& ids) {
-      return tokenizer->decode(std::vector<granite::TokenId>(ids.begin(), ids.end()));
-    };
-    if (format == "text") {  // stream: decoded text when there is a tokenizer, else ids
-      std::vector<int64_t> so_far;
-      std::string printed;
-      granite::generate(*model, prompt, options, [&](int64_t id) {
-        if (!tokenizer) {
-          std::cout << id << ' ' << std::flush;
-          return;
-        }
-        so_far.push_back(id);
-        std::string text = decode(so_far);  // re-decode so multi-token UTF-8 characters print whole
-        const bool partial_char = text.size() >= 3 && text.compare(text.size() - 3, 3, "\xEF\xBF\xBD") == 0;
-        if (text.size() > printed.size() && text.compare(0, printed.size(), printed) == 0 && !partial_char) {
-          std::cout << text.substr(printed.size()) << std::flush;
-          printed = text;
-        }
-      });
-      if (tokenizer && !so_far.empty()) std::cout << decode(so_far).substr(printed.size());
-      std::cout << "\n";
+    if (format == "text") {
+      g.stream(r);
     } else {
-      auto ids = granite::generate(*model, prompt, options);
-      if (chat && !ids.empty() && ids.back() == model->config().eos_token_id) ids.pop_back();  // the answer alone
-      granite::Json out{{"ids", ids}};
-      if (tokenizer) out["text"] = decode(ids);
-      std::cout << out.dump() << "\n";
+      std::cout << g.answer(r).dump() << "\n";
     }
     return 0;
   }, granite::cli::describe_torch_error);

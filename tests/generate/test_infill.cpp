@@ -3,6 +3,9 @@
 // its stop token, and granite-generate --prefix/--suffix giving the same.
 #include <catch2/catch.hpp>
 
+#include <fstream>
+#include <sstream>
+
 #include "granite/core/json.h"
 #include "granite/generate/infill.h"
 #include "granite/io/pretrained.h"
@@ -94,4 +97,51 @@ TEST_CASE("infill returns the middle without its stop token, and granite-generat
                                          " --model " + granite::test::quoted(dir) +
                                          " --prefix x --prompt y 2>&1");
   CHECK(both.status != 0);
+}
+
+TEST_CASE("granite-generate answers JSONL requests in order, and reads a prompt from a file or stdin",
+          "[generate][apps]") {
+  granite::ModelConfig cfg = granite::load_model_config(granite::test::source_path("configs/models/tiny-llama.json"));
+  torch::manual_seed(4);
+  auto model = granite::make_model(cfg);
+  const std::string root = granite::test::scratch_dir("generate_inputs");
+  granite::SaveOptions save;
+  save.copy_files = {granite::test::source_path("data/tokenizers/starcoder/tokenizer.json")};
+  granite::save_pretrained(*model, root + "/model", save);
+  const std::string program = granite::test::quoted(std::string(GRANITE_BINARY_DIR) + "/apps/granite-generate") +
+                              " --model " + granite::test::quoted(root + "/model") + " --max-new-tokens 5 ";
+  const auto one = [&](const std::string& args) {
+    const auto r = granite::test::shell(program + args + " 2>&1");
+    INFO(r.output);
+    REQUIRE(r.status == 0);
+    return granite::Json::parse(r.output);
+  };
+  const auto text = one("--prompt 'import os'"), ids = one("--prompt-ids 5,17,42"),
+             hole = one("--prefix 'def f(x): return ' --suffix ' + 1'");
+  std::ofstream(root + "/requests.jsonl") << R"({"prompt": "import os"})" << "\n\n"
+                                          << R"({"prompt_ids": [5, 17, 42]})" << "\n"
+                                          << R"({"prefix": "def f(x): return ", "suffix": " + 1"})" << "\n";
+  const auto batch = granite::test::shell(program + "--input " + granite::test::quoted(root + "/requests.jsonl"));
+  INFO(batch.output);
+  REQUIRE(batch.status == 0);
+  std::vector<granite::Json> lines;
+  std::istringstream in(batch.output);
+  for (std::string line; std::getline(in, line);) lines.push_back(granite::Json::parse(line));
+  REQUIRE(lines.size() == 3);
+  CHECK(lines[0]["ids"] == text["ids"]);
+  CHECK(lines[0]["line"] == 1);
+  CHECK(lines[1]["ids"] == ids["ids"]);
+  CHECK(lines[1]["line"] == 3);  // the blank line 2 is skipped, numbering kept
+  CHECK(lines[2]["ids"] == hole["ids"]);
+  // The prompt from a file and from standard input.
+  std::ofstream(root + "/prompt.txt") << "import os";
+  CHECK(one("--prompt-file " + granite::test::quoted(root + "/prompt.txt"))["ids"] == text["ids"]);
+  const auto piped = granite::test::shell("printf 'import os' | " + program + "--prompt-file -");
+  REQUIRE(piped.status == 0);
+  CHECK(granite::Json::parse(piped.output)["ids"] == text["ids"]);
+  // A bad request names its line.
+  std::ofstream(root + "/bad.jsonl") << R"({"prompt": "x"})" << "\n" << R"({"prompt": 3})" << "\n";
+  const auto bad = granite::test::shell(program + "--input " + granite::test::quoted(root + "/bad.jsonl") + " 2>&1");
+  CHECK(bad.status != 0);
+  CHECK(bad.output.find(root + "/bad.jsonl:2") != std::string::npos);
 }
