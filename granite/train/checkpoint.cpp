@@ -129,10 +129,9 @@ std::string save_sharded_checkpoint(const std::string& output_dir, int64_t step,
 }
 
 Json resume_checkpoint(const std::string& dir, CausalLMImpl& model, ParameterBuffers& params, AdamW& optimizer) {
+  if (!is_sharded_checkpoint(dir) && !params.is_fully_sharded()) return load_checkpoint(dir, model, optimizer);
   check_checkpoint_config(dir, model);
-  const CheckpointState state(dir);
-  if (!state.sharded() && !params.is_fully_sharded()) return load_checkpoint(dir, model, optimizer);
-  restore_state(state, params, optimizer);
+  restore_state(CheckpointState(dir), params, optimizer);
   return read_json_file(dir + "/training_state.json");
 }
 
@@ -164,11 +163,9 @@ Json load_checkpoint(const std::string& dir, CausalLMImpl& model, AdamW& optimiz
 
 bool is_sharded_checkpoint(const std::string& dir) {
   if (!is_directory(dir)) return false;  // the model loader says what is wrong with it
-  return path_exists(dir + "/" + sharded_state_file(0, 1)) || [&] {
-    for (const std::string& name : list_directory(dir))
-      if (starts_with(name, "state-00000-of-")) return true;
-    return false;
-  }();
+  for (const std::string& name : list_directory(dir))
+    if (starts_with(name, "state-00000-of-")) return true;  // rank 0's file (sharded_state_file)
+  return false;
 }
 
 CausalLM load_model_or_checkpoint(const std::string& dir, const LoadOptions& options) {
