@@ -89,8 +89,10 @@ int main(int argc, char** argv) {
     const granite::LaunchEnv env = granite::launch_env();
     const auto comm = flags.communicator(env, cfg.device);
     const int world = comm ? comm->world_size() : 1;
-    // Every dataset read, checked and tokenized before anything is written (a bad record stops the run here).
-    const granite::InstructLoader probe(sft, tmpl, *tokenizer);
+    // Every dataset read, checked and tokenized once, before anything is written (a bad record stops the run
+    // here); the epoch count, the training loader and the validation batches share the examples.
+    const auto examples = std::make_shared<const granite::InstructExamples>(sft, tmpl, *tokenizer);
+    const granite::InstructLoader probe(examples);  // checks that every dataset kept training examples
     if (epochs > 0 && flags.max_steps < 0) {  // steps from epochs over the packed training rows
       const double rows = double(probe.rows_per_epoch()) * epochs;
       cfg.steps = std::max<int64_t>(1, int64_t(std::ceil(rows / double(sft.micro_batch * cfg.grad_accum * world))));
@@ -102,8 +104,7 @@ int main(int argc, char** argv) {
       const granite::InstructLoaderState s =
           state ? granite::instruct_loader_state_from_json(*state, "training_state.json: loader")
                 : granite::InstructLoaderState{};
-      auto loader = std::make_unique<granite::InstructLoader>(sft, tmpl, *tokenizer,
-                                                              granite::InstructLoader::Split::kTrain, rank, ranks, s);
+      auto loader = std::make_unique<granite::InstructLoader>(examples, granite::InstructSplit::kTrain, rank, ranks, s);
       if (loader->skipped() > 0 && env.rank == 0)
         std::fprintf(stderr, "granite-sft: %lld invalid or over-long records skipped (skip_invalid)\n",
                      static_cast<long long>(loader->skipped()));
@@ -111,7 +112,7 @@ int main(int argc, char** argv) {
     };
     std::vector<granite::PackedBatch> held_out;
     if (sft.eval_fraction > 0) {
-      held_out = granite::InstructLoader(sft, tmpl, *tokenizer, granite::InstructLoader::Split::kEval).all_batches();
+      held_out = granite::InstructLoader(examples, granite::InstructSplit::kEval).all_batches();
       GRANITE_CHECK(!held_out.empty() || cfg.eval_every == 0, config, ": data.eval_fraction ", sft.eval_fraction,
                     " left no validation examples");
       options.data.eval = [&] { return held_out; };

@@ -151,7 +151,9 @@ struct InstructLoader::Impl {
   InstructDataConfig config;
   int rank = 0, world = 1;
   TokenId pad = 0;
-  std::vector<std::vector<InstructExample>> examples;  // per dataset, this split, file order
+  std::shared_ptr<const InstructExamples> data;
+  InstructSplit split = InstructSplit::kTrain;
+  const std::vector<std::vector<InstructExample>>* examples = nullptr;  // per dataset: this split of `data`
   // Mixture position (the stream of examples).
   struct Mixture {
     int64_t next = 0;
@@ -167,11 +169,11 @@ struct InstructLoader::Impl {
     double best_lag = -1e300;
     double total = 0;
     for (const auto& d : config.datasets) total += d.weight;
-    for (size_t d = 0; d < examples.size(); ++d) {
+    for (size_t d = 0; d < examples->size(); ++d) {
       const double lag = config.datasets[d].weight / total * double(m.next + 1) - double(m.taken[d]);
       if (lag > best_lag) best_lag = lag, best = d;
     }
-    const int64_t n = int64_t(examples[best].size());
+    const int64_t n = int64_t((*examples)[best].size());
     const uint64_t epoch = uint64_t(m.taken[best] / n);
     if (order[best].empty() || order_epoch[best] != epoch) {  // a new seeded order each epoch
       order[best].resize(size_t(n));
@@ -180,7 +182,7 @@ struct InstructLoader::Impl {
       for (int64_t i = n - 1; i > 0; --i) std::swap(order[best][size_t(i)], order[best][rng.uniform_int(uint64_t(i + 1))]);
       order_epoch[best] = epoch;
     }
-    const InstructExample& ex = examples[best][size_t(order[best][size_t(m.taken[best] % n)])];
+    const InstructExample& ex = (*examples)[best][size_t(order[best][size_t(m.taken[best] % n)])];
     ++m.taken[best];
     ++m.next;
     return ex;
@@ -212,52 +214,66 @@ struct InstructLoader::Impl {
   }
 };
 
-InstructLoader::InstructLoader(const InstructDataConfig& config, const ChatTemplate& tmpl, const Tokenizer& tokenizer,
-                               Split split, int rank, int world, InstructLoaderState state)
-    : impl_(std::make_unique<Impl>()), state_(std::move(state)) {
-  GRANITE_CHECK(world >= 1 && rank >= 0 && rank < world, "rank ", rank, " of ", world, " is not a rank");
-  Impl& im = *impl_;
-  im.config = config;
-  im.rank = rank;
-  im.world = world;
+InstructExamples::InstructExamples(const InstructDataConfig& config, const ChatTemplate& tmpl,
+                                   const Tokenizer& tokenizer)
+    : config_(config) {
   const auto pad = tokenizer.special_tokens().pad ? tokenizer.special_tokens().pad : tokenizer.special_tokens().eos;
   GRANITE_CHECK(pad.has_value(), "the tokenizer names no pad or EOS token to pad rows with");
-  im.pad = *pad;
+  pad_ = *pad;
   for (size_t d = 0; d < config.datasets.size(); ++d) {
     const InstructFile file = read_instruct_file(config.datasets[d].path, config.skip_invalid);
-    skipped_ += file.skipped;
-    std::vector<InstructExample> kept;
+    invalid_ += file.skipped;
+    for (auto& split : examples_) split.emplace_back();
     for (size_t i = 0; i < file.records.size(); ++i) {
       Rng rng = Rng::derive(config.seed, d, i);  // the split: fixed by the seed alone
-      const bool eval = config.eval_fraction > 0 && rng.uniform01() < config.eval_fraction;
-      if (eval != (split == Split::kEval)) continue;
+      const size_t s = config.eval_fraction > 0 && rng.uniform01() < config.eval_fraction ? 1 : 0;
       InstructExample ex = tokenize_conversation(tokenizer, tmpl, file.records[i].messages);
       if (positions(ex) > config.seq_len) {
         GRANITE_CHECK(config.skip_invalid, file.records[i].where, ": the example is ", ex.tokens.size(),
                       " tokens, longer than the context (seq_len ", config.seq_len, " + 1); shorten it, raise ",
                       "seq_len, or set skip_invalid to leave such examples out");
-        ++skipped_;
+        ++too_long_[s];
         continue;
       }
-      kept.push_back(std::move(ex));
+      examples_[s].back().push_back(std::move(ex));
     }
-    GRANITE_CHECK(!kept.empty() || split == Split::kEval, config.datasets[d].path, ": no ",
-                  split == Split::kEval ? "validation" : "training", " examples left");
-    im.examples.push_back(std::move(kept));
   }
-  if (split == Split::kEval) return;
-  im.order.resize(im.examples.size());
-  im.order_epoch.assign(im.examples.size(), 0);
-  if (state_.taken.empty()) state_.taken.assign(im.examples.size(), 0);
-  GRANITE_CHECK(state_.taken.size() == im.examples.size(), "the loader state counts ", state_.taken.size(),
-                " datasets, the config has ", im.examples.size());
 }
+
+InstructLoader::InstructLoader(std::shared_ptr<const InstructExamples> data, Split split, int rank, int world,
+                               InstructLoaderState state)
+    : impl_(std::make_unique<Impl>()), state_(std::move(state)) {
+  GRANITE_CHECK(world >= 1 && rank >= 0 && rank < world, "rank ", rank, " of ", world, " is not a rank");
+  Impl& im = *impl_;
+  im.data = std::move(data);
+  im.config = im.data->config();
+  im.rank = rank;
+  im.world = world;
+  im.pad = im.data->pad();
+  im.split = split;
+  im.examples = &im.data->split(split);
+  if (split == Split::kEval) return;
+  for (size_t d = 0; d < im.examples->size(); ++d)
+    GRANITE_CHECK(!(*im.examples)[d].empty(), im.config.datasets[d].path, ": no training examples left");
+  im.order.resize(im.examples->size());
+  im.order_epoch.assign(im.examples->size(), 0);
+  if (state_.taken.empty()) state_.taken.assign(im.examples->size(), 0);
+  GRANITE_CHECK(state_.taken.size() == im.examples->size(), "the loader state counts ", state_.taken.size(),
+                " datasets, the config has ", im.examples->size());
+}
+
+InstructLoader::InstructLoader(const InstructDataConfig& config, const ChatTemplate& tmpl, const Tokenizer& tokenizer,
+                               Split split, int rank, int world, InstructLoaderState state)
+    : InstructLoader(std::make_shared<const InstructExamples>(config, tmpl, tokenizer), split, rank, world,
+                     std::move(state)) {}
 
 InstructLoader::~InstructLoader() = default;
 
+int64_t InstructLoader::skipped() const { return impl_->data->skipped(impl_->split); }
+
 int64_t InstructLoader::examples() const {
   int64_t n = 0;
-  for (const auto& d : impl_->examples) n += int64_t(d.size());
+  for (const auto& d : *impl_->examples) n += int64_t(d.size());
   return n;
 }
 
@@ -303,8 +319,8 @@ PackedBatch InstructLoader::next() {
 int64_t InstructLoader::rows_per_epoch() const {
   const Impl& im = *impl_;
   if (!im.config.packing) return examples();
-  Impl copy = im;  // a dry run over one epoch of the mixture
-  Impl::Mixture m{0, std::vector<int64_t>(im.examples.size(), 0)};
+  Impl copy = im;  // a dry run over one epoch of the mixture (the examples are shared, not copied)
+  Impl::Mixture m{0, std::vector<int64_t>(im.examples->size(), 0)};
   int64_t rows = 0;
   while (m.next < examples()) copy.packed_row(m), ++rows;
   return rows;
@@ -322,7 +338,7 @@ std::vector<PackedBatch> InstructLoader::all_batches() const {
     longest = 0;
   };
   Row row;
-  for (const auto& dataset : im.examples)
+  for (const auto& dataset : *im.examples)
     for (const InstructExample& ex : dataset) {
       if (!im.config.packing || (row.size() > 0 && row.size() + positions(ex) > im.config.seq_len)) {
         if (row.size() > 0) {

@@ -64,10 +64,34 @@ struct InstructLoaderState {
 Json to_json(const InstructLoaderState& s);
 InstructLoaderState instruct_loader_state_from_json(const Json& j, const std::string& where);
 
+enum class InstructSplit { kTrain, kEval };
+
+// Every dataset of a config read, checked and tokenized once (errors name the record), each record in the training
+// or the validation split: what the training loader, the validation batches and the epoch count share.
+class InstructExamples {
+ public:
+  InstructExamples(const InstructDataConfig& config, const ChatTemplate& tmpl, const Tokenizer& tokenizer);
+  const InstructDataConfig& config() const { return config_; }
+  TokenId pad() const { return pad_; }
+  // Per dataset, in file order.
+  const std::vector<std::vector<InstructExample>>& split(InstructSplit s) const { return examples_[size_t(s)]; }
+  // Records left out (skip_invalid): the invalid ones, and this split's examples longer than the context.
+  int64_t skipped(InstructSplit s) const { return invalid_ + too_long_[size_t(s)]; }
+
+ private:
+  InstructDataConfig config_;
+  TokenId pad_ = 0;
+  std::vector<std::vector<InstructExample>> examples_[2];
+  int64_t invalid_ = 0, too_long_[2] = {0, 0};
+};
+
 class InstructLoader : public BatchSource {
  public:
-  enum class Split { kTrain, kEval };
-  // Reads and tokenizes every dataset (errors name the record), keeps `split`.
+  using Split = InstructSplit;
+  // `split` of the shared examples, rows for `rank` of `world`, from `state`.
+  explicit InstructLoader(std::shared_ptr<const InstructExamples> data, Split split = Split::kTrain, int rank = 0,
+                          int world = 1, InstructLoaderState state = {});
+  // Reads and tokenizes every dataset itself.
   InstructLoader(const InstructDataConfig& config, const ChatTemplate& tmpl, const Tokenizer& tokenizer,
                  Split split = Split::kTrain, int rank = 0, int world = 1, InstructLoaderState state = {});
   ~InstructLoader() override;
@@ -76,7 +100,7 @@ class InstructLoader : public BatchSource {
   const InstructLoaderState& loader_state() const { return state_; }
 
   int64_t examples() const;         // in this split, over all datasets
-  int64_t skipped() const { return skipped_; }
+  int64_t skipped() const;
   // Rows one pass over the split's examples makes (epochs -> steps).
   int64_t rows_per_epoch() const;
   // The split's examples in file order, as rows (validation: every example once, no mixing).
@@ -86,7 +110,6 @@ class InstructLoader : public BatchSource {
   struct Impl;
   std::unique_ptr<Impl> impl_;
   InstructLoaderState state_;
-  int64_t skipped_ = 0;
 };
 
 }  // namespace granite
