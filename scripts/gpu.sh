@@ -2,7 +2,8 @@
 # Build and test on the GPU machine (Ubuntu 24.04, CUDA, PyTorch 2.x wheel, no internet):
 #   bash scripts/gpu.sh [steps...]        steps: test (default), interop, tokenizer-fixtures, bench-tokenizer,
 #                                         bench-data, bench-loader, bench-train, hf-baseline, bench-multi-gpu,
-#                                         build (only)
+#                                         cuda-tests (only the [cuda] executable), bench-decode, build (only)
+# GRANITE_BUILD_TARGETS="granite_cuda_tests bench_decode" builds only those targets (a short device session).
 # Needs .deps/ from scripts/fetch_gpu_deps.sh (run on a Debian 12 machine with network, then carried along).
 # The .debs are unpacked into $GRANITE_DEPS_PREFIX (default /opt/deps); LibTorch is the one inside the python3 wheel.
 # Logs go to $OUT when it is set (else build-gpu/).
@@ -13,8 +14,8 @@ steps=("$@")
 [[ ${#steps[@]} -gt 0 ]] || steps=(test)
 for s in "${steps[@]}"; do
   case "$s" in
-    build | test | interop | tokenizer-fixtures | bench-tokenizer | bench-data | bench-loader | bench-train | hf-baseline | bench-multi-gpu) ;;
-    *) echo "gpu.sh: unknown step '$s' (known: build, test, interop, tokenizer-fixtures, bench-tokenizer, bench-data, bench-loader, bench-train, hf-baseline, bench-multi-gpu)" >&2; exit 2 ;;
+    build | test | interop | tokenizer-fixtures | bench-tokenizer | bench-data | bench-loader | bench-train | hf-baseline | bench-multi-gpu | cuda-tests | bench-decode) ;;
+    *) echo "gpu.sh: unknown step '$s' (known: build, test, cuda-tests, interop, tokenizer-fixtures, bench-tokenizer, bench-data, bench-loader, bench-train, hf-baseline, bench-multi-gpu, bench-decode)" >&2; exit 2 ;;
   esac
 done
 
@@ -67,7 +68,9 @@ cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release \
   -DCMAKE_PREFIX_PATH="$torch_prefix;$deps/usr" \
   -DCMAKE_CUDA_ARCHITECTURES=90 -DTORCH_CUDA_ARCH_LIST=9.0 -DGRANITE_BUILD_BENCHMARKS=ON \
   ${CUDACXX:+-DCMAKE_CUDA_COMPILER="$CUDACXX"} 2>&1 | tee "$logs/configure.log"
-cmake --build "$build" -j16 2>&1 | tee "$logs/build.log"
+targets=()
+for t in ${GRANITE_BUILD_TARGETS:-}; do targets+=(--target "$t"); done
+cmake --build "$build" -j16 "${targets[@]}" 2>&1 | tee "$logs/build.log"
 
 # Real code for the benchmarks: this machine's Python standard library through granite-data prepare, once.
 prepare_stdlib_code() {
@@ -91,6 +94,17 @@ for s in "${steps[@]}"; do
       if [[ -n "${OUT:-}" && -f "$build/Testing/Temporary/LastTest.log" ]]; then
         cp "$build/Testing/Temporary/LastTest.log" "$OUT/LastTest.log"
       fi
+      ;;
+    cuda-tests)
+      section "GPU tests only (granite_cuda_tests: [cuda])"
+      "$build/tests/granite_cuda_tests" 2>&1 | tee "$logs/cuda_tests.log" || failed+=(cuda-tests)
+      ;;
+    bench-decode)
+      section "Decode + prefill benchmark: granite (dynamic, CUDA graph) vs HF generate, Granite-3B-Code shape, bf16"
+      nvidia-smi --query-gpu=name,memory.total --format=csv | tee "$logs/bench_decode_gpu.txt"
+      "$build/benchmarks/bench_decode" configs/models/granite-3b-code-base-2k.json 128 256 1,8 \
+        | tee "$logs/bench_decode.jsonl" || failed+=(bench-decode)
+      python3 benchmarks/hf_decode_baseline.py 128 256 1,8 | tee -a "$logs/bench_decode.jsonl" || failed+=(bench-decode)
       ;;
     tokenizer-fixtures)
       section "HF tokenizers reference ids (tests/fixtures/tokenizer/make_expected.py)"

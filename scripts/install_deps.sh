@@ -17,6 +17,7 @@ packages=(
   libarchive-dev        # .tar/.tar.gz inputs of granite-data
   libssl-dev            # SHA-256 (exact deduplication)
   libxxhash-dev         # shingle hashing (near deduplication)
+  python3               # granite-eval runs the HumanEval / MBPP programs with it
 )
 
 missing=()

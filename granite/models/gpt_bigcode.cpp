@@ -113,7 +113,6 @@ GPTBigCodeForCausalLMImpl::GPTBigCodeForCausalLMImpl(const ModelConfig& cfg) : C
 torch::Tensor GPTBigCodeForCausalLMImpl::hidden_states(const torch::Tensor& input_ids,
                                                        const torch::Tensor& position_ids,
                                                        const torch::Tensor& attention_mask, KVCache* cache) {
-  GRANITE_CHECK(!(attention_mask.defined() && cache), "an attention mask cannot be combined with a KV cache");
   // Learned positions: the wpe table is a hard limit.
   auto positions = detail::resolve_positions(input_ids, position_ids, cache, config_.max_position_embeddings);
   transformer->runner = {activation_checkpointing() && is_training() && !cache, block_hooks()};

@@ -103,7 +103,6 @@ LlamaForCausalLMImpl::LlamaForCausalLMImpl(const ModelConfig& cfg) : CausalLMImp
 
 torch::Tensor LlamaForCausalLMImpl::hidden_states(const torch::Tensor& input_ids, const torch::Tensor& position_ids,
                                                   const torch::Tensor& attention_mask, KVCache* cache) {
-  GRANITE_CHECK(!(attention_mask.defined() && cache), "an attention mask cannot be combined with a KV cache");
   // RoPE has no table to run off, so (as in HF) max_position_embeddings is advice, not a limit, for llama.
   auto positions = detail::resolve_positions(input_ids, position_ids, cache, std::numeric_limits<int64_t>::max());
   model->runner = {activation_checkpointing() && is_training() && !cache, block_hooks()};

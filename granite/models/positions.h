@@ -18,7 +18,10 @@ inline torch::Tensor resolve_positions(const torch::Tensor& input_ids, const tor
   if (position_ids.defined()) {
     GRANITE_CHECK(position_ids.sizes() == input_ids.sizes(), "position_ids shape ", position_ids.sizes(),
                   " must equal input_ids shape ", input_ids.sizes());
-    if (max_positions < std::numeric_limits<int64_t>::max() && position_ids.numel() > 0) {
+    // (Not in a cache's static mode: reading the range back would sync the device inside a CUDA graph capture;
+    // the static decoder checked the range on the host.)
+    if (max_positions < std::numeric_limits<int64_t>::max() && position_ids.numel() > 0 &&
+        !(cache && cache->static_mode())) {
       const int64_t top = position_ids.max().item<int64_t>(), bottom = position_ids.min().item<int64_t>();
       GRANITE_CHECK(bottom >= 0 && top < max_positions, "position_ids span [", bottom, ", ", top,
                     "] but the position table has ", max_positions, " entries");

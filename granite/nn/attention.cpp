@@ -9,9 +9,12 @@ namespace granite {
 
 namespace {
 
-// (B, Hkv, T, D) -> (B, Hkv * rep, T, D), each KV head repeated for `rep` consecutive query heads.
+// (B, Hkv, T, D) -> (B, Hkv * rep, T, D), each KV head repeated for `rep` consecutive query heads. expand + reshape
+// rather than repeat_interleave, whose output size is read back from the device (no sync: CUDA-graph safe).
 torch::Tensor repeat_kv(const torch::Tensor& x, int64_t rep) {
-  return rep == 1 ? x : x.repeat_interleave(rep, /*dim=*/1);
+  if (rep == 1) return x;
+  const int64_t B = x.size(0), Hkv = x.size(1), T = x.size(2), D = x.size(3);
+  return x.unsqueeze(2).expand({B, Hkv, rep, T, D}).reshape({B, Hkv * rep, T, D});
 }
 
 // true where key j is visible to query i, queries being the last Tq of Tk positions: j <= i + (Tk - Tq).

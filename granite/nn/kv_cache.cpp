@@ -20,6 +20,11 @@ KVCache::KVCache(const ModelConfig& cfg, int64_t batch_size, int64_t max_length,
 std::pair<torch::Tensor, torch::Tensor> KVCache::append(int64_t layer, const torch::Tensor& k,
                                                         const torch::Tensor& v) {
   GRANITE_CHECK(layer >= 0 && layer < int64_t(keys_.size()), "KV cache has no layer ", layer);
+  if (slots_.defined()) {  // static shapes: write at device-side slots, attend over the whole buffer
+    keys_[layer].index_copy_(2, slots_, k);
+    values_[layer].index_copy_(2, slots_, v);
+    return {keys_[layer], values_[layer]};
+  }
   const int64_t T = k.size(2), end = length_ + T;
   GRANITE_CHECK(end <= max_length_, "KV cache overflow: ", length_, " cached + ", T, " new tokens > capacity ",
                 max_length_);
@@ -30,6 +35,7 @@ std::pair<torch::Tensor, torch::Tensor> KVCache::append(int64_t layer, const tor
 }
 
 void KVCache::advance(int64_t tokens) {
+  if (slots_.defined()) return;  // static mode: the caller tracks the length
   GRANITE_CHECK(length_ + tokens <= max_length_, "KV cache overflow on advance");
   length_ += tokens;
 }

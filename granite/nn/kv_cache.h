@@ -23,12 +23,20 @@ class KVCache {
   void advance(int64_t tokens);
   void reset() { length_ = 0; }
 
+  // Static-shape mode, for decode steps captured in a CUDA graph (granite/generate/static_decode.h): while `slots`
+  // (int64 (T), on the cache's device) is set, append() writes the T new positions at those slots (index_copy_, no
+  // host-side offset) and returns the WHOLE buffers (B, Hkv, Tmax, D): the caller masks the slots not written yet.
+  // length() is then the caller's business: advance() does nothing (a replayed graph runs no host code anyway).
+  void set_write_slots(torch::Tensor slots) { slots_ = std::move(slots); }
+  bool static_mode() const { return slots_.defined(); }
+
   int64_t length() const { return length_; }  // tokens already cached
   int64_t capacity() const { return max_length_; }
   int64_t batch_size() const { return batch_size_; }
 
  private:
   std::vector<torch::Tensor> keys_, values_;  // per layer, (B, Hkv, Tmax, D)
+  torch::Tensor slots_;                        // static mode's write slots
   int64_t batch_size_, max_length_, length_ = 0;
 };
 
