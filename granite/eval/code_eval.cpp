@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <atomic>
 #include <mutex>
+#include <set>
 #include <thread>
 
 #include "granite/core/check.h"
@@ -16,6 +17,30 @@ namespace granite {
 namespace {
 
 constexpr size_t kStderrTail = 1000;
+
+// Gives each running program a uid of [base, base + count) that no other running program has, going round the range
+// so that a uid is reused as late as possible (its previous program's zombies long reaped).
+class UidRing {
+ public:
+  UidRing(uint32_t base, uint32_t count) : base_(base), count_(count) {}
+  uint32_t acquire() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    while (true) {  // terminates: fewer programs run at once than there are uids
+      const uint32_t uid = base_ + uint32_t(next_++ % count_);
+      if (busy_.insert(uid).second) return uid;
+    }
+  }
+  void release(uint32_t uid) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    busy_.erase(uid);
+  }
+
+ private:
+  std::mutex mutex_;
+  std::set<uint32_t> busy_;
+  uint32_t base_, count_;
+  uint64_t next_ = 0;
+};
 
 }  // namespace
 
@@ -47,16 +72,23 @@ std::vector<ProblemResult> check_completions(CodeTask task, const std::vector<Co
                 ") must exceed the programs run at once (", pool.threads(), ")");
   GRANITE_CHECK(options.base_uid != 0 || options.uid_count <= 4096, "uid_count (", options.uid_count,
                 ") above 4096 needs an explicit base_uid");
-  const uint32_t base_uid = options.base_uid != 0 ? options.base_uid : default_sandbox_base_uid();
+  UidRing uids(options.base_uid != 0 ? options.base_uid : default_sandbox_base_uid(), options.uid_count);
   std::atomic<int64_t> done{0};
   std::mutex progress_mutex;
   pool.parallel_for(int64_t(runs.size()), [&](int64_t r) {
     const auto [i, s] = runs[size_t(r)];
     const std::string& completion = completions[i][s];
     SandboxOptions sandbox = options.sandbox;
-    sandbox.uid = sandbox.gid = base_uid + uint32_t(r % int64_t(options.uid_count));
-    const SandboxResult run = run_sandboxed(
-        {python, "program.py"}, {{"program.py", check_program(task, problems[i], completion)}}, sandbox);
+    sandbox.uid = sandbox.gid = uids.acquire();
+    SandboxResult run;
+    try {
+      run = run_sandboxed({python, "program.py"}, {{"program.py", check_program(task, problems[i], completion)}},
+                          sandbox);
+    } catch (...) {
+      uids.release(sandbox.uid);
+      throw;
+    }
+    uids.release(sandbox.uid);
     SampleVerdict& v = results[i].samples[s];
     v.completion = completion;
     v.passed = run.passed();

@@ -15,9 +15,10 @@ namespace granite {
 
 struct CodeEvalOptions {
   SandboxOptions sandbox;     // limits and isolation of each program (its uid/gid are set per program, below)
-  // When root: program n runs as uid/gid base_uid + (n mod uid_count). A uid of its own for every program in flight
-  // (so "kill every process of this uid" is exact) and for long after: the killed leftovers of a fork bomb stay
-  // zombies until init reaps them, and would count against the next program's RLIMIT_NPROC on the same uid.
+  // When root: programs run as uids/gids of [base_uid, base_uid + uid_count), taken round the range. A uid of its
+  // own for every program in flight (so "kill every process of this uid" is exact), reused as late as possible: the
+  // killed leftovers of a fork bomb stay zombies until init reaps them, and would count against the next program's
+  // RLIMIT_NPROC on the same uid.
   // base_uid 0 = this process's own block, 2^30 + (pid mod 2^18) * 4096, so evaluators running side by side on one
   // machine never share a uid (their pids would have to agree modulo 2^18).
   uint32_t base_uid = 0;
