@@ -5,7 +5,8 @@
 // has a tokenizer (tokenizer.json or tokenizer.model). With a tokenizer the prompt may be text (--prompt, or
 // --prompt-file FILE / - for stdin); --chat asks an instruct model (the prompt as a user turn of its chat template,
 // the answer up to end-of-text); --prefix/--suffix fill in the middle (granite/generate/infill.h: the training's PSM
-// or SPM layout); --input FILE (- for stdin) answers JSONL requests, one JSON line per request, in order.
+// or SPM layout); --input FILE (- for stdin) answers JSONL requests, one JSON line per request, in order,
+// --batch-size N of them generated together.
 #include <CLI/CLI.hpp>
 
 #include <filesystem>
@@ -77,6 +78,7 @@ struct Generator {
 
   // The prompt's ids (chat template applied when asked).
   std::vector<int64_t> prompt_ids(const Request& r) const {
+    GRANITE_CHECK(!r.chat || !r.has_ids, "--chat needs the prompt as text");
     if (r.has_ids) return r.ids;
     GRANITE_CHECK(tokenizer != nullptr, "--prompt needs a tokenizer.json or tokenizer.model in ", model_dir,
                   " (as any text prompt: --prompt-file, --input; or give --prompt-ids)");
@@ -95,15 +97,44 @@ struct Generator {
   }
 
   // {"ids", "text"} (and "stopped" for a hole filled).
-  granite::Json answer(const Request& r) const {
+  granite::Json answer(const Request& r) const { return answer_all({r}).front(); }
+
+  // The answers of several requests, generated together (granite::generate_batch: left-padded, every row as its
+  // request alone, the same seed for each). Holes to fill stop at other ids than prompts, so each kind has its own
+  // batch.
+  std::vector<granite::Json> answer_all(const std::vector<Request>& requests) const {
+    std::vector<granite::Json> answers(requests.size());
+    for (const bool fim : {false, true}) {
+      std::vector<size_t> rows;
+      std::vector<std::vector<int64_t>> prompts;
+      for (size_t i = 0; i < requests.size(); ++i) {
+        const Request& r = requests[i];
+        if (r.fim != fim) continue;
+        rows.push_back(i);
+        prompts.push_back(fim ? fim_prompt_ids(r) : prompt_ids(r));
+      }
+      if (rows.empty()) continue;
+      granite::GenerationOptions o = fim ? granite::infill_options(*tokenizer, options) : options;
+      o.row_seeds.assign(rows.size(), options.seed);
+      const auto generated = granite::generate_batch(*model, prompts, o);
+      for (size_t k = 0; k < rows.size(); ++k) answers[rows[k]] = finish(requests[rows[k]], generated[k]);
+    }
+    return answers;
+  }
+
+  std::vector<int64_t> fim_prompt_ids(const Request& r) const {
+    GRANITE_CHECK(tokenizer != nullptr, "--prefix/--suffix need a tokenizer in ", model_dir);
+    const auto ids = granite::fim_prompt(*tokenizer, r.prefix, r.suffix,
+                                         spm ? granite::FimLayout::kSpm : granite::FimLayout::kPsm);
+    return {ids.begin(), ids.end()};
+  }
+
+  // A request's generated ids as its answer line.
+  granite::Json finish(const Request& r, std::vector<int64_t> ids) const {
     if (r.fim) {
-      GRANITE_CHECK(tokenizer != nullptr, "--prefix/--suffix need a tokenizer in ", model_dir);
-      const granite::InfillResult fill = granite::infill(*model, *tokenizer, r.prefix, r.suffix, options,
-                                                         spm ? granite::FimLayout::kSpm : granite::FimLayout::kPsm);
+      const granite::InfillResult fill = granite::infill_result(*tokenizer, std::move(ids));
       return granite::Json{{"ids", fill.ids}, {"text", fill.middle}, {"stopped", fill.stopped}};
     }
-    GRANITE_CHECK(!r.chat || !r.has_ids, "--chat needs the prompt as text");
-    auto ids = granite::generate(*model, prompt_ids(r), options);
     if (r.chat && !ids.empty() && ids.back() == model->config().eos_token_id) ids.pop_back();  // the answer alone
     granite::Json out{{"ids", ids}};
     if (tokenizer) out["text"] = decode(ids);
@@ -137,7 +168,7 @@ struct Generator {
 int main(int argc, char** argv) {
   CLI::App app{"Generate a continuation with a Granite Code model (HF model directory)."};
   std::string model_dir, prompt_ids, prompt_text, prompt_file, input, stop_ids, format = "json", device = "cpu", dtype;
-  int64_t max_new_tokens = 32, top_k = 0;
+  int64_t max_new_tokens = 32, top_k = 0, batch_size = 1;
   uint64_t seed = 0;
   double temperature = 1.0, top_p = 1.0, repetition_penalty = 1.0;
   bool greedy = false, spm = false, chat = false;
@@ -158,6 +189,9 @@ int main(int argc, char** argv) {
                "the prompt is a user turn: render the model's chat template around it (granite_chat_template.json "
                "in the model directory, else Granite's) and stop at the end-of-text token");
   app.add_option("--max-new-tokens", max_new_tokens, "tokens to generate")->capture_default_str();
+  app.add_option("--batch-size", batch_size, "--input: requests generated together (each answer as if alone)")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
   app.add_flag("--greedy", greedy, "argmax decoding (the default unless a sampling option is given)");
   auto* t_opt = app.add_option("--temperature", temperature, "sampling temperature (> 0)");
   auto* k_opt = app.add_option("--top-k", top_k, "sample from the k most likely tokens (0 = off)");
@@ -212,16 +246,31 @@ int main(int argc, char** argv) {
         GRANITE_CHECK(file.good(), input, ": cannot open the requests");
       }
       std::istream& in = input == "-" ? std::cin : file;
+      // Up to --batch-size requests are read, generated together and answered, in order.
+      std::vector<Request> pending;
+      std::vector<int64_t> lines;
+      const auto flush = [&] {
+        const auto answers = g.answer_all(pending);
+        for (size_t k = 0; k < answers.size(); ++k) {
+          granite::Json out = answers[k];
+          out["line"] = lines[k];
+          std::cout << out.dump() << "\n";
+        }
+        std::cout << std::flush;
+        pending.clear();
+        lines.clear();
+      };
       std::string line;
       for (int64_t n = 1; std::getline(in, line); ++n) {
         if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
         const std::string where = (input == "-" ? std::string("<stdin>") : input) + ":" + std::to_string(n);
         const granite::Json j = granite::Json::parse(line, nullptr, /*allow_exceptions=*/false);
         GRANITE_CHECK(!j.is_discarded(), where, ": not valid JSON");
-        granite::Json out = g.answer(request_from_json(j, where));
-        out["line"] = n;
-        std::cout << out.dump() << "\n" << std::flush;
+        pending.push_back(request_from_json(j, where));
+        lines.push_back(n);
+        if (int64_t(pending.size()) == batch_size) flush();
       }
+      if (!pending.empty()) flush();
       return 0;
     }
     Request r;

@@ -24,6 +24,11 @@ struct InfillResult {
   bool stopped = false;      // ended at end-of-text / <fim_pad> rather than at max_new_tokens
 };
 
+// The pieces of infill(), for callers that generate the middles of several holes in one batch: the options with
+// end-of-text and <fim_pad> added to the stop ids, and a generated continuation turned into its middle.
+GenerationOptions infill_options(const Tokenizer& tokenizer, GenerationOptions options);
+InfillResult infill_result(const Tokenizer& tokenizer, std::vector<int64_t> generated);
+
 // `options.stop_ids` gains end-of-text and <fim_pad>.
 InfillResult infill(CausalLMImpl& model, const Tokenizer& tokenizer, const std::string& prefix,
                     const std::string& suffix, GenerationOptions options, FimLayout layout = FimLayout::kPsm);

@@ -133,6 +133,16 @@ TEST_CASE("granite-generate answers JSONL requests in order, and reads a prompt 
   CHECK(lines[1]["ids"] == ids["ids"]);
   CHECK(lines[1]["line"] == 3);  // the blank line 2 is skipped, numbering kept
   CHECK(lines[2]["ids"] == hole["ids"]);
+  // Generated together (--batch-size), each answer is what its request gets alone, greedy and sampled.
+  for (const std::string sampling : {"", "--temperature 1.3 --seed 5 "}) {
+    INFO(sampling);
+    const std::string requests = granite::test::quoted(root + "/requests.jsonl");
+    const auto alone = granite::test::shell(program + sampling + "--input " + requests);
+    const auto together = granite::test::shell(program + sampling + "--batch-size 3 --input " + requests);
+    REQUIRE(alone.status == 0);
+    REQUIRE(together.status == 0);
+    CHECK(together.output == alone.output);
+  }
   // The prompt from a file and from standard input.
   std::ofstream(root + "/prompt.txt") << "import os";
   CHECK(one("--prompt-file " + granite::test::quoted(root + "/prompt.txt"))["ids"] == text["ids"]);
