@@ -41,12 +41,6 @@ std::string eval_data_dir() {
                GRANITE_INSTALLED_EVAL_DATA, "; pass --data FILE or set GRANITE_EVAL_DATA");
 }
 
-granite::ChatTemplate model_chat_template(const std::string& model_dir) {
-  const fs::path custom = fs::path(model_dir) / "granite_chat_template.json";
-  if (!fs::exists(custom)) return {};
-  return granite::chat_template_from_json(granite::read_json_file(custom.string()), custom.string());
-}
-
 struct Flags {
   std::string task, data, set = "single-line", split = "test", model_dir, output, prompt_format = "completion";
   std::string device = "cpu", dtype, memory = "2GB";
@@ -118,7 +112,7 @@ int run_code_task(const Flags& f, const granite::LoadOptions& load) {
     o.format = f.prompt_format == "instruct" ? granite::PromptFormat::Instruct : granite::PromptFormat::Completion;
     o.samples = f.samples;
     o.batch_size = f.batch_size;
-    o.chat = model_chat_template(f.model_dir);
+    o.chat = granite::model_chat_template(f.model_dir);
     o.fim_layout = f.spm ? granite::FimLayout::kSpm : granite::FimLayout::kPsm;
     o.generation.max_new_tokens = f.max_new_tokens;
     o.generation.seed = f.seed;

@@ -83,14 +83,9 @@ struct Generator {
     GRANITE_CHECK(tokenizer != nullptr, "--prompt needs a tokenizer.json or tokenizer.model in ", model_dir,
                   " (as any text prompt: --prompt-file, --input; or give --prompt-ids)");
     std::string text = r.text;
-    if (r.chat) {
-      namespace fs = std::filesystem;
-      const fs::path custom = fs::path(model_dir) / "granite_chat_template.json";
-      const granite::ChatTemplate tmpl =
-          fs::exists(custom) ? granite::chat_template_from_json(granite::read_json_file(custom.string()), custom.string())
-                             : granite::ChatTemplate{};
-      text = granite::render_chat(tmpl, {{"user", r.text}}, /*add_generation_prompt=*/true);
-    }
+    if (r.chat)
+      text = granite::render_chat(granite::model_chat_template(model_dir), {{"user", r.text}},
+                                  /*add_generation_prompt=*/true);
     std::vector<int64_t> ids;
     for (auto id : tokenizer->encode(text)) ids.push_back(id);
     return ids;

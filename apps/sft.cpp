@@ -124,7 +124,7 @@ int main(int argc, char** argv) {
     // The checkpoints' tokenizer_config.json (the chat template for transformers) and granite_chat_template.json
     // (the same template as granite reads it: granite-generate --chat).
     const std::string tok_config = cfg.output_dir + "/tokenizer_config.json";
-    const std::string chat_config = cfg.output_dir + "/granite_chat_template.json";
+    const std::string chat_config = cfg.output_dir + "/" + granite::kChatTemplateFile;
     if (env.rank == 0) {
       granite::write_file_atomic(tok_config, tokenizer_config(cfg.tokenizer, tmpl, *tokenizer).dump(2) + "\n");
       granite::write_file_atomic(chat_config, granite::to_json(tmpl).dump(2) + "\n");

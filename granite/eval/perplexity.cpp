@@ -13,14 +13,16 @@ double PerplexityResult::perplexity() const { return std::exp(loss()); }
 
 namespace {
 
-// Sum over rows of -log softmax(h W^T)[target] in fp32, `chunk` positions at a time. h (N, C), targets (N).
-double summed_nll(const torch::Tensor& h, const torch::Tensor& weight, const torch::Tensor& targets, int64_t chunk) {
-  double sum = 0;
+// Sum over rows of -log softmax(h W^T)[target] in fp32, `chunk` positions at a time, kept on the device (one read
+// back per batch, not per chunk). h (N, C), targets (N). Returns a float64 scalar tensor.
+torch::Tensor summed_nll(const torch::Tensor& h, const torch::Tensor& weight, const torch::Tensor& targets,
+                         int64_t chunk) {
+  auto sum = torch::zeros({}, h.options().dtype(torch::kFloat64));
   for (int64_t begin = 0; begin < h.size(0); begin += chunk) {
     const int64_t n = std::min(chunk, h.size(0) - begin);
     const auto logits = torch::nn::functional::linear(h.narrow(0, begin, n), weight).to(torch::kFloat32);
     const auto logp = logits.log_softmax(-1).gather(1, targets.narrow(0, begin, n).unsqueeze(1));
-    sum -= logp.sum().to(torch::kFloat64).item<double>();
+    sum -= logp.sum().to(torch::kFloat64);
   }
   return sum;
 }
@@ -59,7 +61,7 @@ PerplexityResult evaluate_perplexity(CausalLMImpl& model, const TokenStream& str
     const auto ids = torch::from_blob(tokens.data(), {rows, len}, torch::kInt32).to(torch::kInt64).to(device);
     const auto h = model.hidden_states(ids.narrow(1, 0, len - 1));  // (rows, len - 1, C)
     const auto targets = ids.narrow(1, 1, len - 1).reshape({-1});
-    result.nll_sum += summed_nll(h.reshape({-1, h.size(-1)}), weight, targets, options.logits_chunk);
+    result.nll_sum += summed_nll(h.reshape({-1, h.size(-1)}), weight, targets, options.logits_chunk).item<double>();
     result.predicted += rows * (len - 1);
     result.windows += rows;
     position += rows * len;

@@ -1,5 +1,7 @@
 #include "granite/instruct/chat_template.h"
 
+#include <filesystem>
+
 #include "granite/core/check.h"
 
 namespace granite {
@@ -113,6 +115,12 @@ std::string jinja_chat_template(const ChatTemplate& t) {
   out += "{% endif %}{% endfor %}{% if add_generation_prompt %}{{ " + jinja_literal(t.generation_prompt) +
          " }}{% endif %}";
   return out;
+}
+
+ChatTemplate model_chat_template(const std::string& model_dir) {
+  const std::filesystem::path custom = std::filesystem::path(model_dir) / kChatTemplateFile;
+  if (!std::filesystem::exists(custom)) return {};
+  return chat_template_from_json(read_json_file(custom.string()), custom.string());
 }
 
 }  // namespace granite

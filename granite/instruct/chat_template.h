@@ -33,6 +33,11 @@ struct ChatTemplate {
 ChatTemplate chat_template_from_json(const Json& j, const std::string& where);
 Json to_json(const ChatTemplate& t);
 
+// A model directory's own template: the file granite-sft writes beside its checkpoints (kChatTemplateFile), read
+// strictly; Granite's default when the directory has none.
+inline constexpr const char* kChatTemplateFile = "granite_chat_template.json";
+ChatTemplate model_chat_template(const std::string& model_dir);
+
 // The text of `messages` (and the generation prompt when asked): what the HF chat_template renders.
 std::string render_chat(const ChatTemplate& t, const std::vector<ChatMessage>& messages,
                         bool add_generation_prompt = false);
