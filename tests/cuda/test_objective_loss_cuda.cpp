@@ -4,6 +4,8 @@
 #include <catch2/catch.hpp>
 
 #include <torch/cuda.h>
+#include <torch/nn/functional/linear.h>
+#include <torch/nn/functional/loss.h>
 
 #include "granite/train/objective_loss.h"
 #include "support/tensor_match.h"
