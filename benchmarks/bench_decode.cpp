@@ -13,6 +13,7 @@
 #include "granite/config/model_config.h"
 #include "granite/core/json.h"
 #include "granite/generate/generator.h"
+#include "granite/generate/static_decode.h"
 #include "granite/models/factory.h"
 
 namespace {
@@ -77,6 +78,37 @@ int main(int argc, char** argv) {
                       {"first_ids", std::vector<int64_t>(out[0].begin(), out[0].begin() + 8)},
                       {"params", params},
                       {"gpu", torch::cuda::is_available() ? "cuda" : "none"}};
+      std::cout << j.dump() << std::endl;
+    }
+  }
+
+  // The decode step alone, device-bound: StaticDecoder steps (eager static shapes, then replays of the captured
+  // graph) at slots 128.., without sampling or bookkeeping. Against the bytes every step must read (the weights, at
+  // the H100's 3.35 TB/s) this separates what the kernels cost from what the generation loop adds around them.
+  for (int64_t batch : batches) {
+    torch::NoGradGuard no_grad;
+    for (bool graph : {false, true}) {
+      const int64_t capacity = prompt_tokens + new_tokens, steps = new_tokens - 16;
+      granite::KVCache cache(cfg, batch, capacity, torch::kBFloat16, torch::kCUDA);
+      const auto valid = torch::ones({batch, capacity}, torch::TensorOptions().dtype(torch::kBool).device(torch::kCUDA));
+      granite::StaticDecoder decoder(*model, cache, valid, graph);
+      const std::vector<int64_t> ids(size_t(batch), 7);
+      int64_t slot = prompt_tokens;
+      auto step = [&] {
+        decoder.step(ids, slot, std::vector<int64_t>(size_t(batch), slot));
+        ++slot;
+      };
+      for (int i = 0; i < 16; ++i) step();  // capture + warm-up
+      const double seconds = timed([&] {
+        for (int64_t i = 0; i < steps; ++i) step();
+      });
+      const double bytes = 2.0 * double(params);
+      granite::Json j{{"bench", "decode_step"},
+                      {"mode", graph ? "cuda_graph" : "static_eager"},
+                      {"batch", batch},
+                      {"step_ms", 1e3 * seconds / double(steps)},
+                      {"weights_bound_ms", 1e3 * bytes / 3.35e12},
+                      {"captured", decoder.captured()}};
       std::cout << j.dump() << std::endl;
     }
   }
