@@ -2,8 +2,9 @@
 //   bench_decode CONFIG [PROMPT_TOKENS=128] [NEW_TOKENS=256] [BATCHES=1,8]
 // Random weights of CONFIG's shape (configs/models/granite-3b-code-base-2k.json: Granite-3B-Code), bf16. Decode: a
 // random prompt, then NEW_TOKENS greedy tokens (no stop id, so every run generates them all) after a 16-token
-// warm-up, per batch size and per decode mode (dynamic shapes; static shapes captured in a CUDA graph). Prefill: the
-// forward over (8, 2048) tokens, 5 timed after 2 warm-ups, as the HF script. One JSON line per measurement.
+// warm-up, per batch size and per decode mode (dynamic shapes; static shapes captured in a CUDA graph). Then the
+// decode step alone, with and without the fused kernels (granite/kernels/fused_ops.h). Prefill: the forward over
+// (8, 2048) tokens, 5 timed after 2 warm-ups, as the HF script. One JSON line per measurement.
 #include <torch/cuda.h>
 
 #include <chrono>
@@ -14,6 +15,7 @@
 #include "granite/core/json.h"
 #include "granite/generate/generator.h"
 #include "granite/generate/static_decode.h"
+#include "granite/kernels/fused_ops.h"
 #include "granite/models/factory.h"
 
 namespace {
@@ -87,7 +89,9 @@ int main(int argc, char** argv) {
   // the H100's 3.35 TB/s) this separates what the kernels cost from what the generation loop adds around them.
   for (int64_t batch : batches) {
     torch::NoGradGuard no_grad;
-    for (bool graph : {false, true}) {
+    for (const auto& [fused, graph] : {std::pair{false, false}, std::pair{false, true}, std::pair{true, false},
+                                       std::pair{true, true}}) {
+      granite::kernels::set_fused_enabled(fused);
       const int64_t capacity = prompt_tokens + new_tokens, steps = new_tokens - 16;
       granite::KVCache cache(cfg, batch, capacity, torch::kBFloat16, torch::kCUDA);
       const auto valid = torch::ones({batch, capacity}, torch::TensorOptions().dtype(torch::kBool).device(torch::kCUDA));
@@ -105,12 +109,14 @@ int main(int argc, char** argv) {
       const double bytes = 2.0 * double(params);
       granite::Json j{{"bench", "decode_step"},
                       {"mode", graph ? "cuda_graph" : "static_eager"},
+                      {"fused_kernels", fused},
                       {"batch", batch},
                       {"step_ms", 1e3 * seconds / double(steps)},
                       {"weights_bound_ms", 1e3 * bytes / 3.35e12},
                       {"captured", decoder.captured()}};
       std::cout << j.dump() << std::endl;
     }
+    granite::kernels::set_fused_enabled(true);
   }
 
   // Prefill: the forward of (8, 2048) tokens (logits included), as HF's model(input_ids=x).

@@ -3,7 +3,8 @@
 #   bash scripts/gpu.sh [steps...]        steps: test (default), interop, tokenizer-fixtures, bench-tokenizer,
 #                                         bench-data, bench-loader, bench-train, hf-baseline, bench-multi-gpu,
 #                                         cuda-tests (only the [cuda] executable), bench-decode, build (only)
-# GRANITE_BUILD_TARGETS="granite_cuda_tests bench_decode" builds only those targets (a short device session).
+# GRANITE_BUILD_TARGETS="granite_cuda_tests bench_decode" builds only those targets (a short device session);
+# GRANITE_CMAKE_ARGS adds configure options (e.g. -DGRANITE_CUDA_KERNELS=OFF).
 # Needs .deps/ from scripts/fetch_gpu_deps.sh (run on a Debian 12 machine with network, then carried along).
 # The .debs are unpacked into $GRANITE_DEPS_PREFIX (default /opt/deps); LibTorch is the one inside the python3 wheel.
 # Logs go to $OUT when it is set (else build-gpu/).
@@ -67,7 +68,7 @@ torch_prefix=$(python3 -c 'import torch; print(torch.utils.cmake_prefix_path)')
 cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release \
   -DCMAKE_PREFIX_PATH="$torch_prefix;$deps/usr" \
   -DCMAKE_CUDA_ARCHITECTURES=90 -DTORCH_CUDA_ARCH_LIST=9.0 -DGRANITE_BUILD_BENCHMARKS=ON \
-  ${CUDACXX:+-DCMAKE_CUDA_COMPILER="$CUDACXX"} 2>&1 | tee "$logs/configure.log"
+  ${CUDACXX:+-DCMAKE_CUDA_COMPILER="$CUDACXX"} ${GRANITE_CMAKE_ARGS:-} 2>&1 | tee "$logs/configure.log"
 targets=()
 for t in ${GRANITE_BUILD_TARGETS:-}; do targets+=(--target "$t"); done
 cmake --build "$build" -j16 "${targets[@]}" 2>&1 | tee "$logs/build.log"

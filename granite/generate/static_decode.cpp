@@ -3,6 +3,7 @@
 #include <torch/nn/functional/linear.h>
 
 #include "granite/core/check.h"
+#include "granite/nn/attention.h"
 
 #if GRANITE_WITH_CUDA
 #include <ATen/cuda/CUDAEvent.h>
@@ -42,8 +43,10 @@ bool StaticDecoder::captured() const { return graph_ != nullptr; }
 
 torch::Tensor StaticDecoder::forward() {
   // Key slot j is visible when it is written (j <= slot) and holds a real token (not left padding).
+  // Additive (0 / -inf), made once here rather than by every layer's attention.
   const auto mask = (slot_index_.unsqueeze(0) <= slot_) & valid_;  // (B, Tmax)
-  const auto h = model_.hidden_states(ids_, positions_, mask.unsqueeze(1).unsqueeze(1), &cache_);  // (B, 1, C)
+  const auto additive = additive_mask(mask.unsqueeze(1).unsqueeze(1), model_.lm_head_weight().scalar_type());
+  const auto h = model_.hidden_states(ids_, positions_, additive, &cache_);  // (B, 1, C)
   return torch::nn::functional::linear(h.select(1, 0), model_.lm_head_weight());                  // (B, V)
 }
 

@@ -22,7 +22,8 @@ class CausalLMImpl : public torch::nn::Module {
   // The trunk: the final hidden states (B, T, C), after the last norm -- what the LM head, or the fused training
   // loss (granite/train/objective_loss.h), consumes. attention_mask: undefined (causal), or (B, 1, T, T) bool, true
   // where a query may attend a key (granite::document_causal_mask for packed documents); with a cache holding L
-  // tokens, (B, 1, T, L + T) over the cached keys and the new ones (left-padded batches, granite/generate).
+  // tokens, (B, 1, T, L + T) over the cached keys and the new ones (left-padded batches, granite/generate). The
+  // same mask may come additive (0 / -inf in the model's dtype, granite::additive_mask): converted once, not per layer.
   virtual torch::Tensor hidden_states(const torch::Tensor& input_ids, const torch::Tensor& position_ids = {},
                                       const torch::Tensor& attention_mask = {}, KVCache* cache = nullptr) = 0;
   // The LM head's (V, C) weight: lm_head.weight, or the input embedding when tied (as HF ties them). No bias.

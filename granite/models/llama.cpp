@@ -5,6 +5,7 @@
 #include <cmath>
 #include <limits>
 
+#include "granite/kernels/fused_ops.h"
 #include "granite/models/positions.h"
 #include "granite/nn/attention.h"
 #include "granite/nn/neftune.h"
@@ -33,11 +34,17 @@ LlamaAttentionImpl::LlamaAttentionImpl(const ModelConfig& cfg)
 torch::Tensor LlamaAttentionImpl::forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
                                           KVCache* cache, int64_t layer, const torch::Tensor& mask) {
   const int64_t B = x.size(0), T = x.size(1);
-  auto q = q_proj(x).view({B, T, H_, D_}).transpose(1, 2);    // (B, H, T, D)
-  auto k = k_proj(x).view({B, T, Hkv_, D_}).transpose(1, 2);  // (B, Hkv, T, D)
+  auto q = q_proj(x).view({B, T, H_, D_});    // (B, T, H, D)
+  auto k = k_proj(x).view({B, T, Hkv_, D_});  // (B, T, Hkv, D)
   auto v = v_proj(x).view({B, T, Hkv_, D_}).transpose(1, 2);  // (B, Hkv, T, D)
-  q = apply_rope(q, cos, sin);
-  k = apply_rope(k, cos, sin);
+  if (kernels::use_fused(q)) {
+    std::tie(q, k) = kernels::rope(q, k, cos, sin);
+    q = q.transpose(1, 2);
+    k = k.transpose(1, 2);
+  } else {
+    q = apply_rope(q.transpose(1, 2), cos, sin);  // (B, H, T, D)
+    k = apply_rope(k.transpose(1, 2), cos, sin);  // (B, Hkv, T, D)
+  }
   if (cache) std::tie(k, v) = cache->append(layer, k, v);     // (B, Hkv, past + T, D)
   auto y = causal_attention(q, k, v, 1.0 / std::sqrt(double(D_)), is_training() ? dropout_ : 0.0,
                             AttentionBackend::Auto, mask);
@@ -52,7 +59,8 @@ LlamaMLPImpl::LlamaMLPImpl(const ModelConfig& cfg) {
 }
 
 torch::Tensor LlamaMLPImpl::forward(const torch::Tensor& x) {
-  return down_proj(torch::silu(gate_proj(x)) * up_proj(x));
+  const auto gate = gate_proj(x), up = up_proj(x);
+  return down_proj(kernels::use_fused(gate) ? kernels::silu_mul(gate, up) : torch::silu(gate) * up);
 }
 
 LlamaDecoderLayerImpl::LlamaDecoderLayerImpl(const ModelConfig& cfg) {

@@ -27,8 +27,10 @@ torch::Tensor math_attention(const torch::Tensor& q, const torch::Tensor& k, con
   const int64_t Tq = q.size(2), Tk = k.size(2);
   auto scores = torch::matmul(q, k.transpose(-2, -1)) * scale;  // (B, H, Tq, Tk), q's dtype (as HF eager)
   auto probs = scores.to(torch::kFloat32);
-  if (allowed.defined()) {
+  if (allowed.defined() && allowed.scalar_type() == torch::kBool) {
     probs = probs.masked_fill(allowed.logical_not(), -INFINITY);
+  } else if (allowed.defined()) {
+    probs = probs + allowed;  // 0 / -inf: the same scores as masked_fill
   } else if (Tq > 1) {
     probs = probs.masked_fill(causal_mask(Tq, Tk, q.device()).logical_not(), -INFINITY);
   }
@@ -61,10 +63,10 @@ torch::Tensor causal_attention(const torch::Tensor& q, const torch::Tensor& k, c
   GRANITE_CHECK(H % Hkv == 0, "query heads (", H, ") must be a multiple of key/value heads (", Hkv, ")");
   GRANITE_CHECK(k.size(2) >= q.size(2), "attention has more queries (", q.size(2), ") than keys (", k.size(2), ")");
   if (allowed.defined()) {
-    GRANITE_CHECK(allowed.scalar_type() == torch::kBool && allowed.dim() == 4 && allowed.size(-2) == q.size(2) &&
-                      allowed.size(-1) == k.size(2),
-                  "attention mask must be bool (B, 1, Tq, Tk) = (.., ", q.size(2), ", ", k.size(2), "), got ",
-                  allowed.scalar_type(), " ", allowed.sizes());
+    GRANITE_CHECK((allowed.scalar_type() == torch::kBool || allowed.scalar_type() == q.scalar_type()) &&
+                      allowed.dim() == 4 && allowed.size(-2) == q.size(2) && allowed.size(-1) == k.size(2),
+                  "attention mask must be bool, or additive in q's dtype (", q.scalar_type(), "), (B, 1, Tq, Tk) = (.., ",
+                  q.size(2), ", ", k.size(2), "), got ", allowed.scalar_type(), " ", allowed.sizes());
   }
   auto k_full = repeat_kv(k, H / Hkv), v_full = repeat_kv(v, H / Hkv);
   if (backend == AttentionBackend::Auto) backend = compat::has_sdpa ? AttentionBackend::SDPA : AttentionBackend::Math;
@@ -75,6 +77,12 @@ torch::Tensor causal_attention(const torch::Tensor& q, const torch::Tensor& k, c
                 compat::torch_version(), ")");
 #endif
   return math_attention(q, k_full, v_full, scale, dropout_p, allowed);
+}
+
+torch::Tensor additive_mask(const torch::Tensor& allowed, torch::ScalarType dtype) {
+  GRANITE_CHECK(allowed.scalar_type() == torch::kBool, "additive_mask: expects a bool mask, got ",
+                allowed.scalar_type());
+  return torch::zeros(allowed.sizes(), allowed.options().dtype(dtype)).masked_fill(allowed.logical_not(), -INFINITY);
 }
 
 }  // namespace granite

@@ -2,6 +2,8 @@
 
 #include <torch/types.h>
 
+#include "granite/kernels/fused_ops.h"
+
 namespace granite {
 
 RMSNormImpl::RMSNormImpl(int64_t dim, double eps) : eps_(eps) {
@@ -9,6 +11,7 @@ RMSNormImpl::RMSNormImpl(int64_t dim, double eps) : eps_(eps) {
 }
 
 torch::Tensor RMSNormImpl::forward(const torch::Tensor& x) {
+  if (kernels::use_fused(x) && weight.scalar_type() == x.scalar_type()) return kernels::rms_norm(x, weight, eps_);
   auto x32 = x.to(torch::kFloat32);
   auto y = x32 * torch::rsqrt(x32.pow(2).mean(-1, /*keepdim=*/true) + eps_);
   return weight * y.to(x.scalar_type());

@@ -106,3 +106,21 @@ TEST_CASE("GQA/MQA attention equals MHA with repeated KV heads, and chunked quer
   auto ref = torch::matmul(torch::softmax(scores.masked_fill(allowed.logical_not(), -INFINITY), -1), v_rep);
   REQUIRE_CLOSE(out, ref, 1e-5);
 }
+
+TEST_CASE("an additive mask (0 / -inf) gives the attention of the bool mask it came from", "[nn][attention]") {
+  auto gen = at::detail::createCPUGenerator(8);
+  auto q = torch::randn({2, 4, 3, 16}, gen), k = torch::randn({2, 2, 7, 16}, gen), v = torch::randn({2, 2, 7, 16}, gen);
+  auto allowed = torch::rand({2, 1, 3, 7}, gen) < 0.6;
+  allowed.select(-1, 0).fill_(true);  // every query sees at least one key
+  const auto additive = granite::additive_mask(allowed, torch::kFloat);
+  REQUIRE(additive.scalar_type() == torch::kFloat);
+  REQUIRE(torch::equal(additive.eq(0), allowed));
+  REQUIRE(torch::equal(additive.isinf(), allowed.logical_not()));
+  const auto from_bool = granite::causal_attention(q, k, v, 0.25, 0.0, granite::AttentionBackend::Math, allowed);
+  REQUIRE(torch::equal(granite::causal_attention(q, k, v, 0.25, 0.0, granite::AttentionBackend::Math, additive),
+                       from_bool));
+  // a mask in another dtype than q's is refused, naming both
+  REQUIRE_THROWS_WITH(granite::causal_attention(q, k, v, 0.25, 0.0, granite::AttentionBackend::Math,
+                                                granite::additive_mask(allowed, torch::kDouble)),
+                      Catch::Contains("additive in q's dtype (Float)") && Catch::Contains("Double"));
+}

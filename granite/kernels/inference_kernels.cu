@@ -1,0 +1,173 @@
+// Fused kernels for inference (no autograd): each replaces a chain of PyTorch elementwise/reduction kernels whose
+// launches, not their bytes, bound batch-1 decoding (a 3B decode step is ~1,500 tiny kernels otherwise). Each
+// reproduces the composite ops' rounding: every intermediate PyTorch would store in the element type is rounded to
+// it here too (round-to-nearest-even), arithmetic in fp32 as PyTorch's opmath. The only difference left is the
+// order of the fp32 sum in RMSNorm's mean (a block reduction here, PyTorch's reduce kernel there).
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+
+#include <type_traits>
+
+#include "granite/kernels/inference_launchers.h"
+
+namespace granite::kernels::launch {
+
+namespace {
+
+template <typename T>
+struct Scalar;
+template <>
+struct Scalar<__nv_bfloat16> {
+  static __device__ float load(const __nv_bfloat16* p) { return __bfloat162float(*p); }
+  static __device__ __nv_bfloat16 make(float v) { return __float2bfloat16_rn(v); }
+};
+template <>
+struct Scalar<__half> {
+  static __device__ float load(const __half* p) { return __half2float(*p); }
+  static __device__ __half make(float v) { return __float2half_rn(v); }
+};
+template <>
+struct Scalar<float> {
+  static __device__ float load(const float* p) { return *p; }
+  static __device__ float make(float v) { return v; }
+};
+
+// v rounded to T and back: what PyTorch's stored intermediate holds.
+template <typename T>
+__device__ float round_to(float v) {
+  const T r = Scalar<T>::make(v);
+  return Scalar<T>::load(&r);
+}
+
+// Sum over the block (blockDim.x a multiple of 32, at most 1024); every thread gets the total.
+__device__ float block_sum(float v) {
+  __shared__ float partial[32];
+  for (int offset = 16; offset > 0; offset >>= 1) v += __shfl_xor_sync(0xffffffffu, v, offset);
+  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, warps = blockDim.x / 32;
+  if (lane == 0) partial[warp] = v;
+  __syncthreads();
+  v = lane < warps ? partial[lane] : 0.f;
+  for (int offset = 16; offset > 0; offset >>= 1) v += __shfl_xor_sync(0xffffffffu, v, offset);
+  return v;
+}
+
+// One block per row. PyTorch: x32 = x.float(); var = x32.pow(2).mean(-1); y = x32 * rsqrt(var + eps);
+// out = weight * y.to(T)  (HF LlamaRMSNorm).
+template <typename T>
+__global__ void rms_norm_kernel(const T* __restrict__ x, const T* __restrict__ weight, T* __restrict__ out,
+                                int64_t C, float eps) {
+  const T* row = x + blockIdx.x * C;
+  T* dst = out + blockIdx.x * C;
+  float sum = 0.f;
+  for (int64_t c = threadIdx.x; c < C; c += blockDim.x) {
+    const float v = Scalar<T>::load(row + c);
+    sum = __fadd_rn(sum, __fmul_rn(v, v));  // x.pow(2) is stored before it is summed: no FMA
+  }
+  const float mean = block_sum(sum) * (1.f / float(C));  // PyTorch MeanOps: acc * factor
+  const float inv = rsqrtf(__fadd_rn(mean, eps));
+  for (int64_t c = threadIdx.x; c < C; c += blockDim.x) {
+    const float y = round_to<T>(__fmul_rn(Scalar<T>::load(row + c), inv));
+    dst[c] = Scalar<T>::make(__fmul_rn(Scalar<T>::load(weight + c), y));
+  }
+}
+
+// One thread per (row, d < D/2) pair. PyTorch: rotated = cat(-x2, x1); out = x * cos + rotated * sin, three
+// rounded ops: out[d] = r(r(x[d] cos[d]) + r(-x[d+h] sin[d])), out[d+h] = r(r(x[d+h] cos[d+h]) + r(x[d] sin[d+h])).
+template <typename T>
+__global__ void rope_kernel(const T* __restrict__ q, const T* __restrict__ k, T* __restrict__ q_out,
+                            T* __restrict__ k_out, const T* __restrict__ cos, const T* __restrict__ sin, int64_t T_,
+                            int64_t Hq, int64_t Hk, int64_t D, int64_t cs_batch, int64_t cs_time, int64_t pairs) {
+  const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i >= pairs) return;
+  const int64_t half = D / 2, d = i % half, head_row = i / half;  // head_row over (B, T, Hq + Hk)
+  const int64_t H = Hq + Hk, h = head_row % H, bt = head_row / H, t = bt % T_, b = bt / T_;
+  const T* src;
+  T* dst;
+  if (h < Hq) {
+    src = q + (bt * Hq + h) * D;
+    dst = q_out + (bt * Hq + h) * D;
+  } else {
+    src = k + (bt * Hk + (h - Hq)) * D;
+    dst = k_out + (bt * Hk + (h - Hq)) * D;
+  }
+  const T* c = cos + b * cs_batch + t * cs_time;
+  const T* s = sin + b * cs_batch + t * cs_time;
+  const float x1 = Scalar<T>::load(src + d), x2 = Scalar<T>::load(src + d + half);
+  // __fmul_rn / __fadd_rn: never contracted into an FMA (which would skip a rounding PyTorch does in fp32 too).
+  const float lo = __fadd_rn(round_to<T>(__fmul_rn(x1, Scalar<T>::load(c + d))),
+                             round_to<T>(__fmul_rn(-x2, Scalar<T>::load(s + d))));
+  const float hi = __fadd_rn(round_to<T>(__fmul_rn(x2, Scalar<T>::load(c + d + half))),
+                             round_to<T>(__fmul_rn(x1, Scalar<T>::load(s + d + half))));
+  dst[d] = Scalar<T>::make(lo);
+  dst[d + half] = Scalar<T>::make(hi);
+}
+
+// PyTorch: silu(g) = g / (1 + exp(-g)) in fp32, stored as T; then * up, rounded.
+template <typename T>
+__global__ void silu_mul_kernel(const T* __restrict__ gate, const T* __restrict__ up, T* __restrict__ out,
+                                int64_t n) {
+  const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i >= n) return;
+  const float g = Scalar<T>::load(gate + i);
+  const float s = round_to<T>(g / (1.f + expf(-g)));  // c10::cuda::compat::exp(float) is ::expf
+  out[i] = Scalar<T>::make(__fmul_rn(s, Scalar<T>::load(up + i)));
+}
+
+// Calls f with the CUDA element type of e as a null pointer (its type is what matters).
+template <typename F>
+void dispatch(Element e, F&& f) {
+  switch (e) {
+    case Element::kBF16: f(static_cast<__nv_bfloat16*>(nullptr)); break;
+    case Element::kF16: f(static_cast<__half*>(nullptr)); break;
+    case Element::kF32: f(static_cast<float*>(nullptr)); break;
+  }
+}
+
+unsigned blocks_for(int64_t n, int threads) { return unsigned((n + threads - 1) / threads); }
+
+}  // namespace
+
+void rms_norm(Element e, const void* x, const void* weight, void* out, int64_t rows, int64_t C, float eps,
+              cudaStream_t stream) {
+  if (rows == 0) return;
+  // One warp per 256 elements of a row, 32..1024 threads.
+  int threads = int(((C + 255) / 256) * 32);
+  threads = threads < 32 ? 32 : (threads > 1024 ? 1024 : threads);
+  dispatch(e, [&](auto* type) {
+    using T = std::remove_pointer_t<decltype(type)>;
+    rms_norm_kernel<T><<<unsigned(rows), threads, 0, stream>>>(static_cast<const T*>(x), static_cast<const T*>(weight),
+                                                                static_cast<T*>(out), C, eps);
+  });
+}
+
+void rope(Element e, const void* q, const void* k, void* q_out, void* k_out, const void* cos, const void* sin,
+          int64_t B, int64_t T, int64_t Hq, int64_t Hk, int64_t D, int64_t cs_batch, int64_t cs_time,
+          cudaStream_t stream) {
+  const int64_t pairs = B * T * (Hq + Hk) * (D / 2);
+  if (pairs == 0) return;
+  constexpr int threads = 256;
+  dispatch(e, [&](auto* type) {
+    using E = std::remove_pointer_t<decltype(type)>;
+    rope_kernel<E><<<blocks_for(pairs, threads), threads, 0, stream>>>(
+        static_cast<const E*>(q), static_cast<const E*>(k), static_cast<E*>(q_out), static_cast<E*>(k_out),
+        static_cast<const E*>(cos), static_cast<const E*>(sin), T, Hq, Hk, D, cs_batch, cs_time, pairs);
+  });
+}
+
+void silu_mul(Element e, const void* gate, const void* up, void* out, int64_t n, cudaStream_t stream) {
+  if (n == 0) return;
+  constexpr int threads = 256;
+  dispatch(e, [&](auto* type) {
+    using T = std::remove_pointer_t<decltype(type)>;
+    silu_mul_kernel<T><<<blocks_for(n, threads), threads, 0, stream>>>(
+        static_cast<const T*>(gate), static_cast<const T*>(up), static_cast<T*>(out), n);
+  });
+}
+
+const char* last_error() {
+  const cudaError_t err = cudaGetLastError();
+  return err == cudaSuccess ? "" : cudaGetErrorString(err);
+}
+
+}  // namespace granite::kernels::launch
