@@ -64,6 +64,7 @@ int run_perplexity(const Flags& f, const granite::LoadOptions& load) {
   GRANITE_CHECK(!f.data.empty(), "--task perplexity needs --data: a directory of token shards or a shard prefix "
                                   "(granite-data prepare's output)");
   granite::CausalLM model = granite::load_model_or_checkpoint(f.model_dir, load);
+  model->pack_for_inference();
   granite::TokenStream stream({f.data}, /*seed=*/0, /*shuffle=*/false);
   granite::PerplexityOptions o;
   const auto& cfg = model->config();
@@ -107,6 +108,7 @@ int run_code_task(const Flags& f, const granite::LoadOptions& load) {
     GRANITE_CHECK(f.samples == 1 || f.temperature > 0, "--samples ", f.samples,
                   " needs sampling: give --temperature > 0 (the paper's pass@k setting: 0.2 with --top-p 0.95)");
     granite::CausalLM model = granite::load_model_or_checkpoint(f.model_dir, load);
+    model->pack_for_inference();
     const auto tokenizer = granite::load_tokenizer(f.model_dir);
     granite::CodeGenerationOptions o;
     o.format = f.prompt_format == "instruct" ? granite::PromptFormat::Instruct : granite::PromptFormat::Completion;

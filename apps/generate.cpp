@@ -217,6 +217,7 @@ int main(int argc, char** argv) {
     Generator g;
     g.model_dir = model_dir;
     g.model = granite::load_model_or_checkpoint(model_dir, load);  // a sharded checkpoint too
+    g.model->pack_for_inference();
     if (fs::exists(fs::path(model_dir) / "tokenizer.json") || fs::exists(fs::path(model_dir) / "tokenizer.model"))
       g.tokenizer = granite::load_tokenizer(model_dir);
     g.spm = spm;

@@ -2,9 +2,10 @@
 //   bench_decode CONFIG [PROMPT_TOKENS=128] [NEW_TOKENS=256] [BATCHES=1,8]
 // Random weights of CONFIG's shape (configs/models/granite-3b-code-base-2k.json: Granite-3B-Code), bf16. Decode: a
 // random prompt, then NEW_TOKENS greedy tokens (no stop id, so every run generates them all) after a 16-token
-// warm-up, per batch size and per decode mode (dynamic shapes; static shapes captured in a CUDA graph). Then the
-// decode step alone, with and without the fused kernels (granite/kernels/fused_ops.h). Prefill: the forward over
-// (8, 2048) tokens, 5 timed after 2 warm-ups, as the HF script. One JSON line per measurement.
+// warm-up, per batch size and per decode mode (dynamic shapes; static shapes captured in a CUDA graph), with the
+// projections packed as granite-generate does. Before that, the decode step alone, with and without the fused
+// kernels (granite/kernels/fused_ops.h) and the packed projections. Prefill: the forward over (8, 2048) tokens, 5
+// timed after 2 warm-ups, as the HF script. One JSON line per measurement.
 #include <torch/cuda.h>
 
 #include <chrono>
@@ -58,6 +59,48 @@ int main(int argc, char** argv) {
 
   const auto prompt = torch::randint(5, cfg.vocab_size, {prompt_tokens}, torch::kInt64);
   const std::vector<int64_t> prompt_ids(prompt.data_ptr<int64_t>(), prompt.data_ptr<int64_t>() + prompt_tokens);
+  // The decode step alone, device-bound: StaticDecoder steps (eager static shapes, then replays of the captured
+  // graph) at slots 128.., without sampling or bookkeeping. Against the bytes every step must read (the weights, at
+  // the H100's 3.35 TB/s) this separates what the kernels cost from what the generation loop adds around them.
+  auto measure_steps = [&](bool packed, const std::vector<std::pair<bool, bool>>& variants) {
+    for (int64_t batch : batches) {
+      torch::NoGradGuard no_grad;
+      for (const auto& [fused, graph] : variants) {
+        granite::kernels::set_fused_enabled(fused);
+        const int64_t capacity = prompt_tokens + new_tokens, steps = new_tokens - 16;
+        granite::KVCache cache(cfg, batch, capacity, torch::kBFloat16, torch::kCUDA);
+        const auto valid =
+            torch::ones({batch, capacity}, torch::TensorOptions().dtype(torch::kBool).device(torch::kCUDA));
+        granite::StaticDecoder decoder(*model, cache, valid, graph);
+        const std::vector<int64_t> ids(size_t(batch), 7);
+        int64_t slot = prompt_tokens;
+        auto step = [&] {
+          decoder.step(ids, slot, std::vector<int64_t>(size_t(batch), slot));
+          ++slot;
+        };
+        for (int i = 0; i < 16; ++i) step();  // capture + warm-up
+        const double seconds = timed([&] {
+          for (int64_t i = 0; i < steps; ++i) step();
+        });
+        const double bytes = 2.0 * double(params);
+        granite::Json j{{"bench", "decode_step"},
+                        {"mode", graph ? "cuda_graph" : "static_eager"},
+                        {"fused_kernels", fused},
+                        {"packed_projections", packed},
+                        {"batch", batch},
+                        {"step_ms", 1e3 * seconds / double(steps)},
+                        {"weights_bound_ms", 1e3 * bytes / 3.35e12},
+                        {"captured", decoder.captured()}};
+        std::cout << j.dump() << std::endl;
+      }
+      granite::kernels::set_fused_enabled(true);
+    }
+  };
+  // Composite ops and separate projections (what the model is without the inference work), then each step added.
+  measure_steps(false, {{false, false}, {false, true}, {true, false}, {true, true}});
+  model->pack_for_inference();  // what granite-generate and granite-eval do after loading
+  measure_steps(true, {{true, false}, {true, true}});
+
   for (const auto& [mode, name] : {std::pair{granite::DecodeSteps::Dynamic, "dynamic"},
                                    std::pair{granite::DecodeSteps::CudaGraph, "cuda_graph"}}) {
     for (int64_t batch : batches) {
@@ -82,41 +125,6 @@ int main(int argc, char** argv) {
                       {"gpu", torch::cuda::is_available() ? "cuda" : "none"}};
       std::cout << j.dump() << std::endl;
     }
-  }
-
-  // The decode step alone, device-bound: StaticDecoder steps (eager static shapes, then replays of the captured
-  // graph) at slots 128.., without sampling or bookkeeping. Against the bytes every step must read (the weights, at
-  // the H100's 3.35 TB/s) this separates what the kernels cost from what the generation loop adds around them.
-  for (int64_t batch : batches) {
-    torch::NoGradGuard no_grad;
-    for (const auto& [fused, graph] : {std::pair{false, false}, std::pair{false, true}, std::pair{true, false},
-                                       std::pair{true, true}}) {
-      granite::kernels::set_fused_enabled(fused);
-      const int64_t capacity = prompt_tokens + new_tokens, steps = new_tokens - 16;
-      granite::KVCache cache(cfg, batch, capacity, torch::kBFloat16, torch::kCUDA);
-      const auto valid = torch::ones({batch, capacity}, torch::TensorOptions().dtype(torch::kBool).device(torch::kCUDA));
-      granite::StaticDecoder decoder(*model, cache, valid, graph);
-      const std::vector<int64_t> ids(size_t(batch), 7);
-      int64_t slot = prompt_tokens;
-      auto step = [&] {
-        decoder.step(ids, slot, std::vector<int64_t>(size_t(batch), slot));
-        ++slot;
-      };
-      for (int i = 0; i < 16; ++i) step();  // capture + warm-up
-      const double seconds = timed([&] {
-        for (int64_t i = 0; i < steps; ++i) step();
-      });
-      const double bytes = 2.0 * double(params);
-      granite::Json j{{"bench", "decode_step"},
-                      {"mode", graph ? "cuda_graph" : "static_eager"},
-                      {"fused_kernels", fused},
-                      {"batch", batch},
-                      {"step_ms", 1e3 * seconds / double(steps)},
-                      {"weights_bound_ms", 1e3 * bytes / 3.35e12},
-                      {"captured", decoder.captured()}};
-      std::cout << j.dump() << std::endl;
-    }
-    granite::kernels::set_fused_enabled(true);
   }
 
   // Prefill: the forward of (8, 2048) tokens (logits included), as HF's model(input_ids=x).

@@ -42,6 +42,23 @@ void check_launch(const char* what) {
   GRANITE_CHECK(err[0] == '\0', "fused kernel ", what, " failed to launch: ", err);
 }
 
+// x (B, T, H, D) with heads and d packed (strides D, 1) and (b, t) rows evenly spaced (a column range of a
+// projection's output qualifies): x itself; anything else is copied contiguous. Returns it and its row stride.
+std::pair<torch::Tensor, int64_t> head_rows(const torch::Tensor& x) {
+  const int64_t B = x.size(0), T = x.size(1), H = x.size(2), D = x.size(3);
+  bool packed = x.stride(3) == 1 && (H == 1 || x.stride(2) == D);
+  int64_t row = H * D;  // size-1 dimensions' strides say nothing: the other dimension gives the row stride
+  if (T > 1) {
+    row = x.stride(1);
+    packed = packed && (B == 1 || x.stride(0) == T * row);
+  } else if (B > 1) {
+    row = x.stride(0);
+  }
+  packed = packed && row >= H * D;
+  if (!packed) return {x.contiguous(), H * D};
+  return {x, row};
+}
+
 void check_same(const torch::Tensor& a, const torch::Tensor& b, const char* what) {
   GRANITE_CHECK(a.device() == b.device() && a.scalar_type() == b.scalar_type(), "fused ", what,
                 ": tensors differ in device or dtype (", a.device(), " ", a.scalar_type(), " vs ", b.device(), " ",
@@ -94,11 +111,14 @@ std::pair<torch::Tensor, torch::Tensor> rope(const torch::Tensor& q, const torch
                     cos.size(1) == T && cos.size(2) == D,
                 "fused rope: cos/sin ", cos.sizes(), " do not match q ", q.sizes());
   const c10::cuda::CUDAGuard guard(q.device());
-  const auto qc = q.contiguous(), kc = k.contiguous(), c = cos.contiguous(), s = sin.contiguous();
-  auto q_out = torch::empty_like(qc), k_out = torch::empty_like(kc);
+  const auto [qr, q_row] = head_rows(q);
+  const auto [kr, k_row] = head_rows(k);
+  const auto c = cos.contiguous(), s = sin.contiguous();
+  auto q_out = torch::empty(q.sizes(), q.options()), k_out = torch::empty(k.sizes(), k.options());
   const int64_t cs_batch = c.size(0) == 1 ? 0 : T * D;
-  launch::rope(element_of(qc), qc.data_ptr(), kc.data_ptr(), q_out.data_ptr(), k_out.data_ptr(), c.data_ptr(),
-               s.data_ptr(), B, T, q.size(2), k.size(2), D, cs_batch, D, c10::cuda::getCurrentCUDAStream().stream());
+  launch::rope(element_of(qr), qr.data_ptr(), kr.data_ptr(), q_out.data_ptr(), k_out.data_ptr(), c.data_ptr(),
+               s.data_ptr(), B, T, q.size(2), k.size(2), D, q_row, k_row, cs_batch, D,
+               c10::cuda::getCurrentCUDAStream().stream());
   check_launch("rope");
   return {q_out, k_out};
 }
@@ -107,9 +127,17 @@ torch::Tensor silu_mul(const torch::Tensor& gate, const torch::Tensor& up) {
   check_same(gate, up, "silu_mul");
   GRANITE_CHECK(gate.sizes() == up.sizes(), "fused silu_mul: gate ", gate.sizes(), " vs up ", up.sizes());
   const c10::cuda::CUDAGuard guard(gate.device());
-  const auto g = gate.contiguous(), u = up.contiguous();
-  auto out = torch::empty_like(g);
-  launch::silu_mul(element_of(g), g.data_ptr(), u.data_ptr(), out.data_ptr(), g.numel(),
+  // As (rows, n) views when they are evenly spaced rows of n packed elements with one row stride (the two halves of
+  // a packed gate/up projection are); otherwise contiguous copies.
+  const int64_t n = gate.size(-1);
+  auto g = gate.reshape({-1, n}), u = up.reshape({-1, n});
+  if (g.stride(1) != 1 || u.stride(1) != 1 || (g.size(0) > 1 && g.stride(0) != u.stride(0))) {
+    g = g.contiguous();
+    u = u.contiguous();
+  }
+  const int64_t in_row = g.size(0) > 1 ? g.stride(0) : n;
+  auto out = torch::empty(gate.sizes(), gate.options());
+  launch::silu_mul(element_of(g), g.data_ptr(), u.data_ptr(), out.data_ptr(), g.size(0), n, in_row,
                    c10::cuda::getCurrentCUDAStream().stream());
   check_launch("silu_mul");
   return out;

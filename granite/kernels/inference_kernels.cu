@@ -77,7 +77,8 @@ __global__ void rms_norm_kernel(const T* __restrict__ x, const T* __restrict__ w
 template <typename T>
 __global__ void rope_kernel(const T* __restrict__ q, const T* __restrict__ k, T* __restrict__ q_out,
                             T* __restrict__ k_out, const T* __restrict__ cos, const T* __restrict__ sin, int64_t T_,
-                            int64_t Hq, int64_t Hk, int64_t D, int64_t cs_batch, int64_t cs_time, int64_t pairs) {
+                            int64_t Hq, int64_t Hk, int64_t D, int64_t q_row, int64_t k_row, int64_t cs_batch,
+                            int64_t cs_time, int64_t pairs) {
   const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
   if (i >= pairs) return;
   const int64_t half = D / 2, d = i % half, head_row = i / half;  // head_row over (B, T, Hq + Hk)
@@ -85,10 +86,10 @@ __global__ void rope_kernel(const T* __restrict__ q, const T* __restrict__ k, T*
   const T* src;
   T* dst;
   if (h < Hq) {
-    src = q + (bt * Hq + h) * D;
+    src = q + bt * q_row + h * D;
     dst = q_out + (bt * Hq + h) * D;
   } else {
-    src = k + (bt * Hk + (h - Hq)) * D;
+    src = k + bt * k_row + (h - Hq) * D;
     dst = k_out + (bt * Hk + (h - Hq)) * D;
   }
   const T* c = cos + b * cs_batch + t * cs_time;
@@ -106,12 +107,13 @@ __global__ void rope_kernel(const T* __restrict__ q, const T* __restrict__ k, T*
 // PyTorch: silu(g) = g / (1 + exp(-g)) in fp32, stored as T; then * up, rounded.
 template <typename T>
 __global__ void silu_mul_kernel(const T* __restrict__ gate, const T* __restrict__ up, T* __restrict__ out,
-                                int64_t n) {
+                                int64_t n, int64_t in_row, int64_t total) {
   const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (i >= n) return;
-  const float g = Scalar<T>::load(gate + i);
+  if (i >= total) return;
+  const int64_t at = (i / n) * in_row + i % n;
+  const float g = Scalar<T>::load(gate + at);
   const float s = round_to<T>(g / (1.f + expf(-g)));  // c10::cuda::compat::exp(float) is ::expf
-  out[i] = Scalar<T>::make(__fmul_rn(s, Scalar<T>::load(up + i)));
+  out[i] = Scalar<T>::make(__fmul_rn(s, Scalar<T>::load(up + at)));
 }
 
 // Calls f with the CUDA element type of e as a null pointer (its type is what matters).
@@ -142,8 +144,8 @@ void rms_norm(Element e, const void* x, const void* weight, void* out, int64_t r
 }
 
 void rope(Element e, const void* q, const void* k, void* q_out, void* k_out, const void* cos, const void* sin,
-          int64_t B, int64_t T, int64_t Hq, int64_t Hk, int64_t D, int64_t cs_batch, int64_t cs_time,
-          cudaStream_t stream) {
+          int64_t B, int64_t T, int64_t Hq, int64_t Hk, int64_t D, int64_t q_row, int64_t k_row, int64_t cs_batch,
+          int64_t cs_time, cudaStream_t stream) {
   const int64_t pairs = B * T * (Hq + Hk) * (D / 2);
   if (pairs == 0) return;
   constexpr int threads = 256;
@@ -151,17 +153,19 @@ void rope(Element e, const void* q, const void* k, void* q_out, void* k_out, con
     using E = std::remove_pointer_t<decltype(type)>;
     rope_kernel<E><<<blocks_for(pairs, threads), threads, 0, stream>>>(
         static_cast<const E*>(q), static_cast<const E*>(k), static_cast<E*>(q_out), static_cast<E*>(k_out),
-        static_cast<const E*>(cos), static_cast<const E*>(sin), T, Hq, Hk, D, cs_batch, cs_time, pairs);
+        static_cast<const E*>(cos), static_cast<const E*>(sin), T, Hq, Hk, D, q_row, k_row, cs_batch, cs_time, pairs);
   });
 }
 
-void silu_mul(Element e, const void* gate, const void* up, void* out, int64_t n, cudaStream_t stream) {
-  if (n == 0) return;
+void silu_mul(Element e, const void* gate, const void* up, void* out, int64_t rows, int64_t n, int64_t in_row,
+              cudaStream_t stream) {
+  const int64_t total = rows * n;
+  if (total == 0) return;
   constexpr int threads = 256;
   dispatch(e, [&](auto* type) {
     using T = std::remove_pointer_t<decltype(type)>;
-    silu_mul_kernel<T><<<blocks_for(n, threads), threads, 0, stream>>>(
-        static_cast<const T*>(gate), static_cast<const T*>(up), static_cast<T*>(out), n);
+    silu_mul_kernel<T><<<blocks_for(total, threads), threads, 0, stream>>>(
+        static_cast<const T*>(gate), static_cast<const T*>(up), static_cast<T*>(out), n, in_row, total);
   });
 }
 

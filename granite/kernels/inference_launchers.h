@@ -15,14 +15,17 @@ enum class Element { kBF16, kF16, kF32 };
 void rms_norm(Element e, const void* x, const void* weight, void* out, int64_t rows, int64_t C, float eps,
               cudaStream_t stream);
 
-// Rotary embedding ("rotate_half" layout) of q (B, T, Hq, D) and k (B, T, Hk, D), both contiguous, into contiguous
-// q_out, k_out of the same shapes. cos/sin: element (b, t, d) at b * cs_batch + t * cs_time + d (cs_batch may be 0).
+// Rotary embedding ("rotate_half" layout) of q (B, T, Hq, D) and k (B, T, Hk, D) into contiguous q_out, k_out of
+// the same shapes. Inputs: element (b, t, h, d) at (b * T + t) * row + h * D + d, row = q_row or k_row (Hq * D when
+// contiguous; wider when q and k are column ranges of one packed projection). cos/sin: element (b, t, d) at
+// b * cs_batch + t * cs_time + d (cs_batch may be 0).
 void rope(Element e, const void* q, const void* k, void* q_out, void* k_out, const void* cos, const void* sin,
-          int64_t B, int64_t T, int64_t Hq, int64_t Hk, int64_t D, int64_t cs_batch, int64_t cs_time,
-          cudaStream_t stream);
+          int64_t B, int64_t T, int64_t Hq, int64_t Hk, int64_t D, int64_t q_row, int64_t k_row, int64_t cs_batch,
+          int64_t cs_time, cudaStream_t stream);
 
-// out = to_elem(silu(gate)) * up, elementwise over n contiguous elements.
-void silu_mul(Element e, const void* gate, const void* up, void* out, int64_t n, cudaStream_t stream);
+// out (rows, n), contiguous = to_elem(silu(gate)) * up, elementwise; gate and up element (r, i) at r * in_row + i.
+void silu_mul(Element e, const void* gate, const void* up, void* out, int64_t rows, int64_t n, int64_t in_row,
+              cudaStream_t stream);
 
 // The last CUDA error of a launch as text ("" when none): the C++ side turns it into an exception.
 const char* last_error();

@@ -40,6 +40,10 @@ class CausalLMImpl : public torch::nn::Module {
   // NEFTune noise on the input embeddings in training (granite/nn/neftune.h); 0: none.
   void set_neftune_alpha(double alpha) { neftune_alpha_ = alpha; }
   double neftune_alpha() const { return neftune_alpha_; }
+  // Packs linears that share an input (Llama's q/k/v and gate/up) into one GEMM each for inference, without adding
+  // memory (granite/nn/packed_linears.h); call it after the model is on its device and dtype. Training and
+  // anything that re-points parameters still work (they use the separate matrices). GPTBigCode's are packed already.
+  virtual void pack_for_inference() {}
   // The HF name prefix of decoder block i's parameters ("model.layers.3."): how parameters map to blocks.
   virtual std::string block_parameter_prefix(size_t block) const = 0;
 

@@ -34,9 +34,17 @@ LlamaAttentionImpl::LlamaAttentionImpl(const ModelConfig& cfg)
 torch::Tensor LlamaAttentionImpl::forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
                                           KVCache* cache, int64_t layer, const torch::Tensor& mask) {
   const int64_t B = x.size(0), T = x.size(1);
-  auto q = q_proj(x).view({B, T, H_, D_});    // (B, T, H, D)
-  auto k = k_proj(x).view({B, T, Hkv_, D_});  // (B, T, Hkv, D)
-  auto v = v_proj(x).view({B, T, Hkv_, D_}).transpose(1, 2);  // (B, Hkv, T, D)
+  torch::Tensor q, k, v;
+  if (auto qkv = qkv_.forward(x); qkv.defined()) {  // packed (inference): column ranges of one GEMM's output
+    q = qkv.narrow(-1, 0, H_ * D_);
+    k = qkv.narrow(-1, H_ * D_, Hkv_ * D_);
+    v = qkv.narrow(-1, (H_ + Hkv_) * D_, Hkv_ * D_);
+  } else {
+    q = q_proj(x), k = k_proj(x), v = v_proj(x);
+  }
+  q = q.view({B, T, H_, D_});                        // (B, T, H, D)
+  k = k.view({B, T, Hkv_, D_});                      // (B, T, Hkv, D)
+  v = v.view({B, T, Hkv_, D_}).transpose(1, 2);      // (B, Hkv, T, D)
   if (kernels::use_fused(q)) {
     std::tie(q, k) = kernels::rope(q, k, cos, sin);
     q = q.transpose(1, 2);
@@ -51,7 +59,7 @@ torch::Tensor LlamaAttentionImpl::forward(const torch::Tensor& x, const torch::T
   return o_proj(y.transpose(1, 2).reshape({B, T, H_ * D_}));  // (B, T, C)
 }
 
-LlamaMLPImpl::LlamaMLPImpl(const ModelConfig& cfg) {
+LlamaMLPImpl::LlamaMLPImpl(const ModelConfig& cfg) : I_(cfg.intermediate_size) {
   const int64_t C = cfg.hidden_size, I = cfg.intermediate_size;
   gate_proj = register_module("gate_proj", linear(C, I, cfg.mlp_bias));
   up_proj = register_module("up_proj", linear(C, I, cfg.mlp_bias));
@@ -59,7 +67,14 @@ LlamaMLPImpl::LlamaMLPImpl(const ModelConfig& cfg) {
 }
 
 torch::Tensor LlamaMLPImpl::forward(const torch::Tensor& x) {
-  const auto gate = gate_proj(x), up = up_proj(x);
+  torch::Tensor gate, up;
+  if (auto gate_up = gate_up_.forward(x); gate_up.defined()) {  // packed (inference): halves of one GEMM's output
+    gate = gate_up.narrow(-1, 0, I_);
+    up = gate_up.narrow(-1, I_, I_);
+  } else {
+    gate = gate_proj(x);
+    up = up_proj(x);
+  }
   return down_proj(kernels::use_fused(gate) ? kernels::silu_mul(gate, up) : torch::silu(gate) * up);
 }
 
@@ -116,6 +131,10 @@ torch::Tensor LlamaForCausalLMImpl::hidden_states(const torch::Tensor& input_ids
   model->runner = {activation_checkpointing() && is_training() && !cache, block_hooks()};
   model->neftune_alpha = neftune_alpha_;
   return model(input_ids, positions, cache, attention_mask);
+}
+
+void LlamaForCausalLMImpl::pack_for_inference() {
+  for (const auto& layer : *model->layers) layer->as<LlamaDecoderLayer>()->pack_for_inference();
 }
 
 // Tied: logits = h @ embed_tokens.weight^T (no separate parameter, as HF ties them).

@@ -12,6 +12,7 @@
 
 #include "granite/models/causal_lm.h"
 #include "granite/nn/block_runner.h"
+#include "granite/nn/packed_linears.h"
 #include "granite/nn/rms_norm.h"
 
 namespace granite {
@@ -23,10 +24,12 @@ class LlamaAttentionImpl : public torch::nn::Module {
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin, KVCache* cache,
                         int64_t layer, const torch::Tensor& mask);
   torch::nn::Linear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, o_proj{nullptr};
+  void pack_for_inference() { qkv_ = PackedLinears({q_proj, k_proj, v_proj}); }
 
  private:
   int64_t H_, Hkv_, D_;
   double dropout_;
+  PackedLinears qkv_;
 };
 TORCH_MODULE(LlamaAttention);
 
@@ -35,6 +38,11 @@ class LlamaMLPImpl : public torch::nn::Module {
   explicit LlamaMLPImpl(const ModelConfig& cfg);
   torch::Tensor forward(const torch::Tensor& x);  // SwiGLU
   torch::nn::Linear gate_proj{nullptr}, up_proj{nullptr}, down_proj{nullptr};
+  void pack_for_inference() { gate_up_ = PackedLinears({gate_proj, up_proj}); }
+
+ private:
+  int64_t I_;
+  PackedLinears gate_up_;
 };
 TORCH_MODULE(LlamaMLP);
 
@@ -46,6 +54,10 @@ class LlamaDecoderLayerImpl : public torch::nn::Module {
   RMSNorm input_layernorm{nullptr}, post_attention_layernorm{nullptr};
   LlamaAttention self_attn{nullptr};
   LlamaMLP mlp{nullptr};
+  void pack_for_inference() {
+    self_attn->pack_for_inference();
+    mlp->pack_for_inference();
+  }
 };
 TORCH_MODULE(LlamaDecoderLayer);
 
@@ -74,6 +86,7 @@ class LlamaForCausalLMImpl : public CausalLMImpl {
   torch::Tensor hidden_states(const torch::Tensor& input_ids, const torch::Tensor& position_ids = {},
                               const torch::Tensor& attention_mask = {}, KVCache* cache = nullptr) override;
   torch::Tensor lm_head_weight() override;
+  void pack_for_inference() override;
   std::string block_parameter_prefix(size_t block) const override {
     return "model.layers." + std::to_string(block) + ".";
   }

@@ -115,4 +115,30 @@ TEST_CASE("bf16 Llama logits with the fused kernels match the composite ops", "[
   // One bf16 rounding apart at most in a few norms, on O(1) logits: far inside bf16's own error against fp32.
   REQUIRE_CLOSE(fused, composite, 3e-2);
   REQUIRE(fused.argmax(-1).eq(composite.argmax(-1)).to(torch::kFloat).mean().item<double>() >= 0.95);
+  // q/k/v and gate/up packed into one GEMM each, rope and silu*up reading their column ranges in place
+  model->pack_for_inference();
+  const auto packed = model->forward(ids).to(torch::kFloat);
+  REQUIRE_CLOSE(packed, fused, 3e-2);
+  REQUIRE(packed.argmax(-1).eq(fused.argmax(-1)).to(torch::kFloat).mean().item<double>() >= 0.95);
+}
+
+TEST_CASE("fused rope and silu*up read column ranges of a packed projection in place, equal to copies",
+          "[cuda][kernels]") {
+  torch::NoGradGuard no_grad;
+  const auto opts = torch::TensorOptions().dtype(torch::kBFloat16).device(torch::kCUDA);
+  for (int64_t T : {1, 6}) {
+    INFO("T=" << T);
+    const int64_t B = 3, H = 4, Hk = 2, D = 32;
+    const auto qkv = torch::randn({B, T, (H + 2 * Hk) * D}, opts);
+    const auto q = qkv.narrow(-1, 0, H * D).view({B, T, H, D}), k = qkv.narrow(-1, H * D, Hk * D).view({B, T, Hk, D});
+    auto [cos, sin] = granite::rope_cos_sin(torch::randint(0, 100, {B, T}, torch::kInt64).cuda(), D, 1e4,
+                                            torch::kBFloat16);
+    auto [q1, k1] = granite::kernels::rope(q, k, cos, sin);
+    auto [q2, k2] = granite::kernels::rope(q.contiguous(), k.contiguous(), cos, sin);
+    REQUIRE(torch::equal(q1, q2));
+    REQUIRE(torch::equal(k1, k2));
+    const auto gate_up = torch::randn({B, T, 2 * 96}, opts);
+    const auto gate = gate_up.narrow(-1, 0, 96), up = gate_up.narrow(-1, 96, 96);
+    REQUIRE(torch::equal(granite::kernels::silu_mul(gate, up), torch::silu(gate) * up));
+  }
 }
