@@ -6,6 +6,7 @@
 
 #include "granite/core/check.h"
 #include "granite/generate/static_decode.h"
+#include "granite/kernels/fused_ops.h"
 
 namespace granite {
 
@@ -121,7 +122,7 @@ std::vector<std::vector<int64_t>> generate_batch(CausalLMImpl& model,
     mask = mask.unsqueeze(1);
   }
   auto h = model.hidden_states(input.to(device), padded ? positions.to(device) : torch::Tensor(), mask, &cache);
-  torch::Tensor last = torch::nn::functional::linear(h.select(1, h.size(1) - 1), model.lm_head_weight());  // (B, V)
+  torch::Tensor last = kernels::linear(h.select(1, h.size(1) - 1), model.lm_head_weight());  // (B, V)
   DecodeSteps mode = options.decode_steps;
   if (mode == DecodeSteps::Auto) mode = device.is_cuda() ? DecodeSteps::CudaGraph : DecodeSteps::Dynamic;
   std::unique_ptr<StaticDecoder> fixed;
@@ -158,7 +159,7 @@ std::vector<std::vector<int64_t>> generate_batch(CausalLMImpl& model,
       step_mask = valid.narrow(1, 0, slot + 1).unsqueeze(1).unsqueeze(1);  // (B, 1, 1, slot + 1)
     }
     h = model.hidden_states(step, step_positions, step_mask, &cache);
-    last = torch::nn::functional::linear(h.select(1, 0), model.lm_head_weight());
+    last = kernels::linear(h.select(1, 0), model.lm_head_weight());
   }
   model.train(was_training);
   for (size_t b = 0; b < rows.size(); ++b) result[b] = std::move(rows[b].out);

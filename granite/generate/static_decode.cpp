@@ -1,8 +1,8 @@
 #include "granite/generate/static_decode.h"
 
-#include <torch/nn/functional/linear.h>
 
 #include "granite/core/check.h"
+#include "granite/kernels/fused_ops.h"
 #include "granite/nn/attention.h"
 
 #if GRANITE_WITH_CUDA
@@ -47,7 +47,7 @@ torch::Tensor StaticDecoder::forward() {
   const auto mask = (slot_index_.unsqueeze(0) <= slot_) & valid_;  // (B, Tmax)
   const auto additive = additive_mask(mask.unsqueeze(1).unsqueeze(1), model_.lm_head_weight().scalar_type());
   const auto h = model_.hidden_states(ids_, positions_, additive, &cache_);  // (B, 1, C)
-  return torch::nn::functional::linear(h.select(1, 0), model_.lm_head_weight());                  // (B, V)
+  return kernels::linear(h.select(1, 0), model_.lm_head_weight());  // (B, V)
 }
 
 torch::Tensor StaticDecoder::step(const std::vector<int64_t>& ids, int64_t slot,

@@ -1,8 +1,10 @@
 #include "granite/kernels/fused_ops.h"
 
 #include <ATen/core/grad_mode.h>
+#include <torch/nn/functional/linear.h>
 
 #include <atomic>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 
@@ -143,6 +145,30 @@ torch::Tensor silu_mul(const torch::Tensor& gate, const torch::Tensor& up) {
   return out;
 }
 
+torch::Tensor linear(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias) {
+  const bool applies = [&] {
+    if (!use_fused(x) || weight.dim() != 2 || x.dim() < 1 || x.size(-1) != weight.size(1)) return false;
+    const int64_t K = weight.size(1), N = weight.size(0), elems_per_16_bytes = 16 / int64_t(x.element_size());
+    const int64_t rows = K > 0 ? x.numel() / K : 0;
+    auto aligned = [](const torch::Tensor& t) { return reinterpret_cast<uintptr_t>(t.data_ptr()) % 16 == 0; };
+    return rows >= 1 && rows <= launch::kMaxGemvRows && K % elems_per_16_bytes == 0 && x.is_contiguous() &&
+           weight.is_contiguous() && weight.device() == x.device() && weight.scalar_type() == x.scalar_type() &&
+           aligned(x) && aligned(weight) &&
+           (!bias.defined() || (bias.dim() == 1 && bias.size(0) == N && bias.is_contiguous() &&
+                                bias.scalar_type() == x.scalar_type() && bias.device() == x.device()));
+  }();
+  if (!applies) return torch::nn::functional::linear(x, weight, bias);
+  const c10::cuda::CUDAGuard guard(x.device());
+  const int64_t K = weight.size(1), N = weight.size(0);
+  auto sizes = x.sizes().vec();
+  sizes.back() = N;
+  auto out = torch::empty(sizes, x.options());
+  launch::gemv(element_of(x), x.data_ptr(), weight.data_ptr(), bias.defined() ? bias.data_ptr() : nullptr,
+               out.data_ptr(), x.numel() / K, N, K, c10::cuda::getCurrentCUDAStream().stream());
+  check_launch("gemv");
+  return out;
+}
+
 #else  // No kernels built (CPU LibTorch, no CUDA compiler): use_fused() is false, so these are never reached through the models.
 
 torch::Tensor rms_norm(const torch::Tensor&, const torch::Tensor&, double) {
@@ -154,6 +180,9 @@ std::pair<torch::Tensor, torch::Tensor> rope(const torch::Tensor&, const torch::
 }
 torch::Tensor silu_mul(const torch::Tensor&, const torch::Tensor&) {
   GRANITE_FAIL("granite was built without its fused CUDA kernels");
+}
+torch::Tensor linear(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias) {
+  return torch::nn::functional::linear(x, weight, bias);
 }
 
 #endif

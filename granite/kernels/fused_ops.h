@@ -1,6 +1,7 @@
 #pragma once
 // Fused CUDA kernels standing in for chains of small PyTorch ops when nothing needs their autograd graph (decoding,
-// evaluation): RMSNorm (8 kernels -> 1), rotary embedding of q and k (10 -> 1), SwiGLU's silu(gate) * up (2 -> 1).
+// evaluation): RMSNorm (8 kernels -> 1), rotary embedding of q and k (10 -> 1), SwiGLU's silu(gate) * up (2 -> 1),
+// and linears over a decode step's few rows (bias copy + GEMV -> 1).
 // They reproduce the composite ops' rounding in bf16/fp16 (granite/kernels/inference_kernels.cu); tests on the GPU
 // compare them against the composite path (tests/cuda/test_fused_ops.cpp).
 //
@@ -24,5 +25,10 @@ std::pair<torch::Tensor, torch::Tensor> rope(const torch::Tensor& q, const torch
                                              const torch::Tensor& sin);
 // silu(gate) * up, same shapes and dtype.
 torch::Tensor silu_mul(const torch::Tensor& gate, const torch::Tensor& up);
+
+// torch::nn::functional::linear(x, weight, bias), by the decode GEMV kernel when x has at most 8 rows (the batch of
+// a decode step) and use_fused(x): one kernel instead of cuBLAS's bias copy + GEMV, fp32 sums rounded once as
+// addmm. Otherwise (and on CPU, in training) F::linear itself.
+torch::Tensor linear(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias = {});
 
 }  // namespace granite::kernels

@@ -116,6 +116,49 @@ __global__ void silu_mul_kernel(const T* __restrict__ gate, const T* __restrict_
   out[i] = Scalar<T>::make(__fmul_rn(s, Scalar<T>::load(up + at)));
 }
 
+// A warp per output feature n (8 per block): lanes stride over w's row n with 16-byte loads, kUnroll of them in
+// flight, each multiplied with the same columns of every input row (x is small and stays in L1); then a warp sum.
+template <typename T, int M>
+__global__ void gemv_kernel(const T* __restrict__ x, const T* __restrict__ w, const T* __restrict__ bias,
+                            T* __restrict__ out, int64_t N, int64_t K) {
+  constexpr int V = 16 / sizeof(T), kUnroll = 4, kStride = 32 * V;
+  const int lane = threadIdx.x % 32;
+  const int64_t n = int64_t(blockIdx.x) * (blockDim.x / 32) + threadIdx.x / 32;
+  if (n >= N) return;
+  const T* row = w + n * K;
+  float acc[M];
+#pragma unroll
+  for (int m = 0; m < M; ++m) acc[m] = 0.f;
+  auto accumulate = [&](const uint4& wv, int64_t k) {
+    const T* we = reinterpret_cast<const T*>(&wv);
+#pragma unroll
+    for (int m = 0; m < M; ++m) {
+      const uint4 xv = __ldg(reinterpret_cast<const uint4*>(x + m * K + k));
+      const T* xe = reinterpret_cast<const T*>(&xv);
+#pragma unroll
+      for (int j = 0; j < V; ++j) acc[m] = fmaf(Scalar<T>::load(we + j), Scalar<T>::load(xe + j), acc[m]);
+    }
+  };
+  int64_t k = int64_t(lane) * V;
+  for (; k + (kUnroll - 1) * kStride < K; k += kUnroll * kStride) {
+    uint4 wv[kUnroll];
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u) wv[u] = __ldg(reinterpret_cast<const uint4*>(row + k + u * kStride));
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u) accumulate(wv[u], k + u * kStride);
+  }
+  for (; k < K; k += kStride) accumulate(__ldg(reinterpret_cast<const uint4*>(row + k)), k);
+#pragma unroll
+  for (int m = 0; m < M; ++m) {
+    for (int offset = 16; offset > 0; offset >>= 1) acc[m] += __shfl_xor_sync(0xffffffffu, acc[m], offset);
+  }
+  if (lane == 0) {
+    const float b = bias != nullptr ? Scalar<T>::load(bias + n) : 0.f;
+#pragma unroll
+    for (int m = 0; m < M; ++m) out[m * N + n] = Scalar<T>::make(acc[m] + b);
+  }
+}
+
 // Calls f with the CUDA element type of e as a null pointer (its type is what matters).
 template <typename F>
 void dispatch(Element e, F&& f) {
@@ -166,6 +209,31 @@ void silu_mul(Element e, const void* gate, const void* up, void* out, int64_t ro
     using T = std::remove_pointer_t<decltype(type)>;
     silu_mul_kernel<T><<<blocks_for(total, threads), threads, 0, stream>>>(
         static_cast<const T*>(gate), static_cast<const T*>(up), static_cast<T*>(out), n, in_row, total);
+  });
+}
+
+void gemv(Element e, const void* x, const void* w, const void* bias, void* out, int64_t M, int64_t N, int64_t K,
+          cudaStream_t stream) {
+  if (M == 0 || N == 0) return;
+  constexpr int threads = 256, rows_per_block = threads / 32;
+  const unsigned blocks = blocks_for(N, rows_per_block);
+  dispatch(e, [&](auto* type) {
+    using T = std::remove_pointer_t<decltype(type)>;
+    const auto* xp = static_cast<const T*>(x);
+    const auto* wp = static_cast<const T*>(w);
+    const auto* bp = static_cast<const T*>(bias);
+    auto* op = static_cast<T*>(out);
+    switch (M) {
+      case 1: gemv_kernel<T, 1><<<blocks, threads, 0, stream>>>(xp, wp, bp, op, N, K); break;
+      case 2: gemv_kernel<T, 2><<<blocks, threads, 0, stream>>>(xp, wp, bp, op, N, K); break;
+      case 3: gemv_kernel<T, 3><<<blocks, threads, 0, stream>>>(xp, wp, bp, op, N, K); break;
+      case 4: gemv_kernel<T, 4><<<blocks, threads, 0, stream>>>(xp, wp, bp, op, N, K); break;
+      case 5: gemv_kernel<T, 5><<<blocks, threads, 0, stream>>>(xp, wp, bp, op, N, K); break;
+      case 6: gemv_kernel<T, 6><<<blocks, threads, 0, stream>>>(xp, wp, bp, op, N, K); break;
+      case 7: gemv_kernel<T, 7><<<blocks, threads, 0, stream>>>(xp, wp, bp, op, N, K); break;
+      case 8: gemv_kernel<T, 8><<<blocks, threads, 0, stream>>>(xp, wp, bp, op, N, K); break;
+      default: break;  // the caller keeps M <= kMaxGemvRows
+    }
   });
 }
 

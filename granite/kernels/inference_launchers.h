@@ -27,6 +27,14 @@ void rope(Element e, const void* q, const void* k, void* q_out, void* k_out, con
 void silu_mul(Element e, const void* gate, const void* up, void* out, int64_t rows, int64_t n, int64_t in_row,
               cudaStream_t stream);
 
+// out (M, N) = x (M, K) @ w (N, K)^T + bias (N, or null), rounded once from the fp32 sum as cuBLAS's addmm does;
+// M <= kMaxGemvRows, everything contiguous, K a multiple of 16 bytes' worth of elements, pointers 16-byte aligned.
+// A warp per output feature reads w's row with 16-byte loads: the matrix-vector products of decoding, where the
+// weights' bytes are the whole cost and cuBLAS adds a kernel to copy the bias in first.
+constexpr int64_t kMaxGemvRows = 8;
+void gemv(Element e, const void* x, const void* w, const void* bias, void* out, int64_t M, int64_t N, int64_t K,
+          cudaStream_t stream);
+
 // The last CUDA error of a launch as text ("" when none): the C++ side turns it into an exception.
 const char* last_error();
 

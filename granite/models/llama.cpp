@@ -17,6 +17,8 @@ namespace nn = torch::nn;
 
 namespace {
 nn::Linear linear(int64_t in, int64_t out, bool bias) { return nn::Linear(nn::LinearOptions(in, out).bias(bias)); }
+// l(x), by the decode GEMV kernel when it applies (granite/kernels/fused_ops.h).
+torch::Tensor project(const nn::Linear& l, const torch::Tensor& x) { return kernels::linear(x, l->weight, l->bias); }
 }  // namespace
 
 LlamaAttentionImpl::LlamaAttentionImpl(const ModelConfig& cfg)
@@ -40,7 +42,7 @@ torch::Tensor LlamaAttentionImpl::forward(const torch::Tensor& x, const torch::T
     k = qkv.narrow(-1, H_ * D_, Hkv_ * D_);
     v = qkv.narrow(-1, (H_ + Hkv_) * D_, Hkv_ * D_);
   } else {
-    q = q_proj(x), k = k_proj(x), v = v_proj(x);
+    q = project(q_proj, x), k = project(k_proj, x), v = project(v_proj, x);
   }
   q = q.view({B, T, H_, D_});                        // (B, T, H, D)
   k = k.view({B, T, Hkv_, D_});                      // (B, T, Hkv, D)
@@ -56,7 +58,7 @@ torch::Tensor LlamaAttentionImpl::forward(const torch::Tensor& x, const torch::T
   if (cache) std::tie(k, v) = cache->append(layer, k, v);     // (B, Hkv, past + T, D)
   auto y = causal_attention(q, k, v, 1.0 / std::sqrt(double(D_)), is_training() ? dropout_ : 0.0,
                             AttentionBackend::Auto, mask);
-  return o_proj(y.transpose(1, 2).reshape({B, T, H_ * D_}));  // (B, T, C)
+  return project(o_proj, y.transpose(1, 2).reshape({B, T, H_ * D_}));  // (B, T, C)
 }
 
 LlamaMLPImpl::LlamaMLPImpl(const ModelConfig& cfg) : I_(cfg.intermediate_size) {
@@ -72,10 +74,10 @@ torch::Tensor LlamaMLPImpl::forward(const torch::Tensor& x) {
     gate = gate_up.narrow(-1, 0, I_);
     up = gate_up.narrow(-1, I_, I_);
   } else {
-    gate = gate_proj(x);
-    up = up_proj(x);
+    gate = project(gate_proj, x);
+    up = project(up_proj, x);
   }
-  return down_proj(kernels::use_fused(gate) ? kernels::silu_mul(gate, up) : torch::silu(gate) * up);
+  return project(down_proj, kernels::use_fused(gate) ? kernels::silu_mul(gate, up) : torch::silu(gate) * up);
 }
 
 LlamaDecoderLayerImpl::LlamaDecoderLayerImpl(const ModelConfig& cfg) {

@@ -1,9 +1,9 @@
 #include "granite/nn/packed_linears.h"
 
 #include <ATen/core/grad_mode.h>
-#include <torch/nn/functional/linear.h>
 
 #include "granite/core/check.h"
+#include "granite/kernels/fused_ops.h"
 
 namespace granite {
 
@@ -45,7 +45,7 @@ torch::Tensor PackedLinears::forward(const torch::Tensor& x) {
     weight_ = bias_ = torch::Tensor();
     return {};
   }
-  return torch::nn::functional::linear(x, weight_, bias_);
+  return kernels::linear(x, weight_, bias_);
 }
 
 }  // namespace granite

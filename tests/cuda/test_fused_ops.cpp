@@ -1,10 +1,13 @@
 // The fused inference kernels (granite/kernels/fused_ops.h, tag [cuda]) against the composite PyTorch ops they
 // replace, on the GPU: rotary embedding and silu*up bit-exact in bf16, fp16 and fp32 (they reproduce every rounding);
-// RMSNorm within one rounding of its input dtype (only the fp32 sum's order differs); whole bf16 models with and
-// without them; and the composite path kept wherever autograd records.
+// RMSNorm within one rounding of its input dtype (only the fp32 sum's order differs); the decode GEMV as accurate as
+// cuBLAS; whole bf16 models with and without them; and the composite path kept wherever autograd records.
 #include <catch2/catch.hpp>
 
 #include <torch/cuda.h>
+#include <torch/nn/functional/linear.h>
+
+#include <cmath>
 
 #include "granite/io/pretrained.h"
 #include "granite/kernels/fused_ops.h"
@@ -141,4 +144,39 @@ TEST_CASE("fused rope and silu*up read column ranges of a packed projection in p
     const auto gate = gate_up.narrow(-1, 0, 96), up = gate_up.narrow(-1, 96, 96);
     REQUIRE(torch::equal(granite::kernels::silu_mul(gate, up), torch::silu(gate) * up));
   }
+}
+
+TEST_CASE("the decode GEMV is as close to the exact product as cuBLAS's linear, bias or none, 1 to 8 rows",
+          "[cuda][kernels]") {
+  torch::NoGradGuard no_grad;
+  torch::manual_seed(6);
+  for (auto dtype : kTypes) {
+    for (int64_t M : {1, 3, 8}) {
+      for (auto [N, K] : {std::pair<int64_t, int64_t>{5, 64}, {2560, 2560}, {7680, 2560}, {2560, 10240}}) {
+        for (bool biased : {true, false}) {
+          INFO(dtype << " M=" << M << " N=" << N << " K=" << K << " bias=" << biased);
+          const auto opts = torch::TensorOptions().dtype(dtype).device(torch::kCUDA);
+          const auto x = torch::randn({M, K}, opts), w = torch::randn({N, K}, opts) / std::sqrt(double(K));
+          const auto b = biased ? torch::randn({N}, opts) : torch::Tensor();
+          const auto exact = torch::nn::functional::linear(x.to(torch::kDouble), w.to(torch::kDouble),
+                                                           biased ? b.to(torch::kDouble) : torch::Tensor());
+          const auto ours = granite::kernels::linear(x, w, b);
+          torch::Tensor theirs;
+          {
+            CompositeOnly off;
+            theirs = granite::kernels::linear(x, w, b);  // F::linear: cuBLAS
+          }
+          REQUIRE(ours.sizes() == theirs.sizes());
+          const double our_err = (ours.to(torch::kDouble) - exact).abs().max().item<double>();
+          const double their_err = (theirs.to(torch::kDouble) - exact).abs().max().item<double>();
+          INFO("max error: ours " << our_err << ", cuBLAS " << their_err);
+          REQUIRE(our_err <= 2.0 * their_err + 1e-5);
+        }
+      }
+    }
+  }
+  // more rows than the kernel takes: F::linear itself
+  const auto x = torch::randn({9, 64}, torch::TensorOptions().dtype(torch::kBFloat16).device(torch::kCUDA));
+  const auto w = torch::randn({32, 64}, x.options());
+  REQUIRE(torch::equal(granite::kernels::linear(x, w), torch::nn::functional::linear(x, w)));
 }
