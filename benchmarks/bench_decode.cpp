@@ -1,14 +1,32 @@
 // Generation throughput on one GPU: the work benchmarks/hf_decode_baseline.py gives transformers, in the same run.
-//   bench_decode CONFIG [PROMPT_TOKENS=128] [NEW_TOKENS=256] [BATCHES=1,8]
+//   bench_decode CONFIG [PROMPT_TOKENS=128] [NEW_TOKENS=256] [BATCHES=1,8] [profile]
 // Random weights of CONFIG's shape (configs/models/granite-3b-code-base-2k.json: Granite-3B-Code), bf16. Decode: a
 // random prompt, then NEW_TOKENS greedy tokens (no stop id, so every run generates them all) after a 16-token
 // warm-up, per batch size and per decode mode (dynamic shapes; static shapes captured in a CUDA graph), with the
 // projections packed as granite-generate does. Before that, the decode step alone, with and without the fused
 // kernels (granite/kernels/fused_ops.h) and the packed projections. Prefill: the forward over (8, 2048) tokens, 5
-// timed after 2 warm-ups, as the HF script. One JSON line per measurement.
+// timed after 2 warm-ups, as the HF script. Also each projection of a decode step alone, by the decode GEMV kernel
+// and by cuBLAS, per row count, and its attention by the fused kernel and by SDPA (device time: calls replayed from a
+// CUDA graph). One JSON line per measurement.
+// With "profile" last: only one eager static decode step (fused, packed, first batch size) inside an NVTX range
+// "decode_step", for `ncu --nvtx --nvtx-include decode_step/` (scripts/gpu.sh profile-decode).
 #include <torch/cuda.h>
+#include <torch/nn/functional/linear.h>
+
+#if __has_include(<ATen/cuda/CUDAGraph.h>) && __has_include(<cuda_runtime_api.h>)
+#include <ATen/cuda/CUDAGraph.h>
+#include <c10/cuda/CUDAGuard.h>
+#include <c10/cuda/CUDAStream.h>
+#define GRANITE_BENCH_GRAPHS 1
+#endif
+#if __has_include(<nvtx3/nvToolsExt.h>)
+#include <nvtx3/nvToolsExt.h>
+#define GRANITE_BENCH_NVTX 1
+#endif
 
 #include <chrono>
+#include <cmath>
+#include <functional>
 #include <iostream>
 #include <sstream>
 
@@ -18,6 +36,7 @@
 #include "granite/generate/static_decode.h"
 #include "granite/kernels/fused_ops.h"
 #include "granite/models/factory.h"
+#include "granite/nn/attention.h"
 
 namespace {
 
@@ -29,6 +48,30 @@ double timed(const std::function<void()>& work) {
   work();
   torch::cuda::synchronize();
   return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+// Seconds per call of f on the device alone: 20 warm-up calls, then `calls` of them captured in a CUDA graph and
+// replayed (timing eager calls would time the host's launch overhead for kernels this short).
+double per_call(int calls, const std::function<void(int)>& f) {
+  for (int i = 0; i < 20; ++i) f(i);
+#if GRANITE_BENCH_GRAPHS
+  const auto side = c10::cuda::getStreamFromPool();
+  at::cuda::CUDAGraph graph;
+  {
+    torch::cuda::synchronize();
+    c10::cuda::CUDAStreamGuard on_side(side);
+    graph.capture_begin();
+    for (int i = 0; i < calls; ++i) f(i);
+    graph.capture_end();
+  }
+  graph.replay();  // warm
+  return timed([&] { graph.replay(); }) / calls;
+#else
+  return timed([&] {
+           for (int i = 0; i < calls; ++i) f(i);
+         }) /
+         calls;
+#endif
 }
 
 std::vector<int64_t> parse_list(const std::string& csv) {
@@ -48,6 +91,7 @@ int main(int argc, char** argv) {
   const int64_t prompt_tokens = argc > 2 ? std::stoll(argv[2]) : 128;
   const int64_t new_tokens = argc > 3 ? std::stoll(argv[3]) : 256;
   const auto batches = parse_list(argc > 4 ? argv[4] : "1,8");
+  const bool profile = argc > 5 && std::string(argv[5]) == "profile";
   const granite::ModelConfig cfg = granite::load_model_config(argv[1]);
   torch::manual_seed(0);
   auto model = granite::make_model(cfg, /*initialize=*/false);
@@ -96,6 +140,93 @@ int main(int argc, char** argv) {
       granite::kernels::set_fused_enabled(true);
     }
   };
+  if (profile) {
+    torch::NoGradGuard no_grad;
+    model->pack_for_inference();
+    const int64_t batch = batches.at(0), capacity = prompt_tokens + new_tokens;
+    granite::KVCache cache(cfg, batch, capacity, torch::kBFloat16, torch::kCUDA);
+    const auto valid = torch::ones({batch, capacity}, torch::TensorOptions().dtype(torch::kBool).device(torch::kCUDA));
+    granite::StaticDecoder decoder(*model, cache, valid, /*use_graph=*/false);
+    const std::vector<int64_t> ids(size_t(batch), 7);
+    for (int64_t slot = prompt_tokens; slot < prompt_tokens + 16; ++slot) {
+      decoder.step(ids, slot, std::vector<int64_t>(size_t(batch), slot));
+    }
+    torch::cuda::synchronize();
+#if GRANITE_BENCH_NVTX
+    nvtxRangePushA("decode_step");
+#else
+    std::cerr << "bench_decode: built without NVTX headers: the profile range is not marked\n";
+#endif
+    decoder.step(ids, prompt_tokens + 16, std::vector<int64_t>(size_t(batch), prompt_tokens + 16));
+    torch::cuda::synchronize();
+#if GRANITE_BENCH_NVTX
+    nvtxRangePop();
+#endif
+    return 0;
+  }
+
+  // Each projection of a decode step alone at 1..8 rows: the decode GEMV kernel against cuBLAS (F::linear), on
+  // enough copies of the weight that they do not stay in the 50 MB L2 between calls (a decode step reads each
+  // weight once). Where the kernel wins decides kernels::kGemvRowsBeatingCublas.
+  {
+    torch::NoGradGuard no_grad;
+    const int64_t C = cfg.hidden_size, I = cfg.intermediate_size, D = cfg.resolved_head_dim();
+    const int64_t Hq = cfg.num_attention_heads, Hk = cfg.num_key_value_heads;
+    struct Shape {
+      const char* name;
+      int64_t n, k;
+      bool bias;
+    };
+    const Shape shapes[] = {{"qkv", (Hq + 2 * Hk) * D, C, cfg.attention_bias},
+                            {"o", C, Hq * D, cfg.attention_bias},
+                            {"gate_up", 2 * I, C, cfg.mlp_bias},
+                            {"down", C, I, cfg.mlp_bias},
+                            {"lm_head", cfg.vocab_size, C, false}};
+    const auto opts = torch::TensorOptions().dtype(torch::kBFloat16).device(torch::kCUDA);
+    for (const auto& shape : shapes) {
+      const double bytes = 2.0 * double(shape.n * shape.k);
+      const int copies = int(std::max(1.0, std::ceil(256e6 / bytes)));
+      std::vector<torch::Tensor> weights;
+      for (int c = 0; c < copies; ++c) weights.push_back(torch::randn({shape.n, shape.k}, opts) * 0.02);
+      const auto bias = shape.bias ? torch::randn({shape.n}, opts) : torch::Tensor();
+      for (int64_t rows = 1; rows <= 8; ++rows) {
+        const auto x = torch::randn({rows, shape.k}, opts);
+        const double ours = per_call(200, [&](int i) { granite::kernels::gemv(x, weights[size_t(i % copies)], bias); });
+        const double cublas = per_call(200, [&](int i) {
+          torch::nn::functional::linear(x, weights[size_t(i % copies)], bias);
+        });
+        granite::Json j{{"bench", "linear"}, {"name", shape.name},     {"rows", rows},
+                        {"n", shape.n},      {"k", shape.k},           {"bias", shape.bias},
+                        {"gemv_us", 1e6 * ours}, {"cublas_us", 1e6 * cublas}, {"gemv_tb_s", bytes / ours / 1e12},
+                        {"cublas_tb_s", bytes / cublas / 1e12}};
+        std::cout << j.dump() << std::endl;
+      }
+    }
+  }
+
+  // A decode step's attention alone (batch 1, the prompt's and new tokens' slots, additive mask as StaticDecoder
+  // makes it): the fused kernel against SDPA.
+  {
+    torch::NoGradGuard no_grad;
+    const int64_t H = cfg.num_attention_heads, Hkv = cfg.num_key_value_heads, D = cfg.resolved_head_dim();
+    const int64_t Tk = prompt_tokens + new_tokens;
+    const auto opts = torch::TensorOptions().dtype(torch::kBFloat16).device(torch::kCUDA);
+    const auto q = torch::randn({1, 1, H, D}, opts).transpose(1, 2);
+    const auto k = torch::randn({1, Hkv, Tk, D}, opts), v = torch::randn({1, Hkv, Tk, D}, opts);
+    const auto mask = granite::additive_mask(
+        (torch::arange(Tk, torch::kCUDA) <= prompt_tokens).view({1, 1, 1, Tk}), torch::kBFloat16);
+    const double scale = 1.0 / std::sqrt(double(D));
+    const double fused = per_call(200, [&](int) { granite::kernels::decode_attention(q, k, v, scale, mask); });
+    granite::kernels::set_fused_enabled(false);
+    const double sdpa = per_call(200, [&](int) {
+      granite::causal_attention(q, k, v, scale, 0.0, granite::AttentionBackend::Auto, mask);
+    });
+    granite::kernels::set_fused_enabled(true);
+    granite::Json j{{"bench", "decode_attention"}, {"heads", H}, {"kv_heads", Hkv}, {"head_dim", D}, {"keys", Tk},
+                    {"fused_us", 1e6 * fused}, {"sdpa_us", 1e6 * sdpa}};
+    std::cout << j.dump() << std::endl;
+  }
+
   // Composite ops and separate projections (what the model is without the inference work), then each step added.
   measure_steps(false, {{false, false}, {false, true}, {true, false}, {true, true}});
   model->pack_for_inference();  // what granite-generate and granite-eval do after loading

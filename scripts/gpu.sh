@@ -2,7 +2,8 @@
 # Build and test on the GPU machine (Ubuntu 24.04, CUDA, PyTorch 2.x wheel, no internet):
 #   bash scripts/gpu.sh [steps...]        steps: test (default), interop, tokenizer-fixtures, bench-tokenizer,
 #                                         bench-data, bench-loader, bench-train, hf-baseline, bench-multi-gpu,
-#                                         cuda-tests (only the [cuda] executable), bench-decode, build (only)
+#                                         cuda-tests (only the [cuda] executable), bench-decode, profile-decode
+#                                         (ncu's per-kernel times of one decode step), build (only)
 # GRANITE_BUILD_TARGETS="granite_cuda_tests bench_decode" builds only those targets (a short device session);
 # GRANITE_CMAKE_ARGS adds configure options (e.g. -DGRANITE_CUDA_KERNELS=OFF).
 # Needs .deps/ from scripts/fetch_gpu_deps.sh (run on a Debian 12 machine with network, then carried along).
@@ -15,8 +16,8 @@ steps=("$@")
 [[ ${#steps[@]} -gt 0 ]] || steps=(test)
 for s in "${steps[@]}"; do
   case "$s" in
-    build | test | interop | tokenizer-fixtures | bench-tokenizer | bench-data | bench-loader | bench-train | hf-baseline | bench-multi-gpu | cuda-tests | bench-decode) ;;
-    *) echo "gpu.sh: unknown step '$s' (known: build, test, cuda-tests, interop, tokenizer-fixtures, bench-tokenizer, bench-data, bench-loader, bench-train, hf-baseline, bench-multi-gpu, bench-decode)" >&2; exit 2 ;;
+    build | test | interop | tokenizer-fixtures | bench-tokenizer | bench-data | bench-loader | bench-train | hf-baseline | bench-multi-gpu | cuda-tests | bench-decode | profile-decode) ;;
+    *) echo "gpu.sh: unknown step '$s' (known: build, test, cuda-tests, interop, tokenizer-fixtures, bench-tokenizer, bench-data, bench-loader, bench-train, hf-baseline, bench-multi-gpu, bench-decode, profile-decode)" >&2; exit 2 ;;
   esac
 done
 
@@ -106,6 +107,23 @@ for s in "${steps[@]}"; do
       "$build/benchmarks/bench_decode" configs/models/granite-3b-code-base-2k.json 128 256 1,8 \
         | tee "$logs/bench_decode.jsonl" || failed+=(bench-decode)
       python3 benchmarks/hf_decode_baseline.py 128 256 1,8 | tee -a "$logs/bench_decode.jsonl" || failed+=(bench-decode)
+      ;;
+    profile-decode)
+      section "Kernels of one decode step by Nsight Compute (3B shape, bf16, batch 1, eager static shapes, fused + packed)"
+      ncu_bin=$(command -v ncu || ls /opt/nvidia/nsight-compute/*/ncu 2>/dev/null | head -1 || true)
+      if [[ -z "$ncu_bin" ]]; then
+        echo "gpu.sh: no ncu on PATH or under /opt/nvidia/nsight-compute" >&2
+        failed+=(profile-decode)
+      elif "$ncu_bin" --clock-control none --cache-control all --nvtx --nvtx-include "decode_step/" \
+          --metrics gpu__time_duration.sum --csv --page raw \
+          "$build/benchmarks/bench_decode" configs/models/granite-3b-code-base-2k.json 128 256 1 profile \
+          >"$logs/ncu_decode_step.csv" 2>"$logs/ncu_decode_step.err"; then
+        python3 benchmarks/summarize_ncu.py "$logs/ncu_decode_step.csv" | tee "$logs/ncu_decode_step.txt" \
+          || failed+=(profile-decode)
+      else
+        tail -20 "$logs/ncu_decode_step.err" >&2
+        failed+=(profile-decode)
+      fi
       ;;
     tokenizer-fixtures)
       section "HF tokenizers reference ids (tests/fixtures/tokenizer/make_expected.py)"

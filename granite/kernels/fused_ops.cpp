@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <vector>
 
 #include "granite/core/check.h"
 
@@ -86,22 +87,42 @@ bool use_fused(const torch::Tensor& x) {
 
 #if GRANITE_WITH_FUSED_KERNELS
 
-torch::Tensor rms_norm(const torch::Tensor& x, const torch::Tensor& weight, double eps) {
+namespace {
+
+// rms_norm of x, or of x + delta (then returned as .first) when delta is defined.
+std::pair<torch::Tensor, torch::Tensor> launch_rms_norm(const torch::Tensor& x, const torch::Tensor& delta,
+                                                        const torch::Tensor& weight, double eps) {
   check_same(x, weight, "rms_norm");
   const int64_t C = x.size(-1);
   GRANITE_CHECK(weight.dim() == 1 && weight.size(0) == C, "fused rms_norm: weight ", weight.sizes(), " for rows of ",
                 C);
   const c10::cuda::CUDAGuard guard(x.device());
   const auto input = x.contiguous(), w = weight.contiguous();
+  torch::Tensor d, sum;
+  if (delta.defined()) {
+    check_same(x, delta, "add_rms_norm");
+    GRANITE_CHECK(delta.sizes() == x.sizes(), "fused add_rms_norm: x ", x.sizes(), " vs delta ", delta.sizes());
+    d = delta.contiguous();
+    sum = torch::empty_like(input);
+  }
   auto out = torch::empty_like(input);
-  launch::rms_norm(element_of(input), input.data_ptr(), w.data_ptr(), out.data_ptr(), input.numel() / C, C,
+  launch::rms_norm(element_of(input), input.data_ptr(), d.defined() ? d.data_ptr() : nullptr,
+                   sum.defined() ? sum.data_ptr() : nullptr, w.data_ptr(), out.data_ptr(), input.numel() / C, C,
                    float(eps), c10::cuda::getCurrentCUDAStream().stream());
   check_launch("rms_norm");
-  return out;
+  return {sum, out};
 }
 
-std::pair<torch::Tensor, torch::Tensor> rope(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& cos,
-                                             const torch::Tensor& sin) {
+// What rope() and rope_into_cache() share: q, k, cos, sin checked and laid out, q_out allocated; the tensors the
+// arguments point into are held until the launch.
+struct RopeCall {
+  launch::RopeArgs args;
+  torch::Tensor q_out;
+  std::vector<torch::Tensor> inputs;
+};
+
+RopeCall rope_call(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& cos,
+                   const torch::Tensor& sin) {
   check_same(q, k, "rope");
   check_same(q, cos, "rope");
   check_same(cos, sin, "rope");
@@ -112,17 +133,75 @@ std::pair<torch::Tensor, torch::Tensor> rope(const torch::Tensor& q, const torch
   GRANITE_CHECK(cos.dim() == 3 && cos.sizes() == sin.sizes() && (cos.size(0) == B || cos.size(0) == 1) &&
                     cos.size(1) == T && cos.size(2) == D,
                 "fused rope: cos/sin ", cos.sizes(), " do not match q ", q.sizes());
-  const c10::cuda::CUDAGuard guard(q.device());
   const auto [qr, q_row] = head_rows(q);
   const auto [kr, k_row] = head_rows(k);
   const auto c = cos.contiguous(), s = sin.contiguous();
-  auto q_out = torch::empty(q.sizes(), q.options()), k_out = torch::empty(k.sizes(), k.options());
-  const int64_t cs_batch = c.size(0) == 1 ? 0 : T * D;
-  launch::rope(element_of(qr), qr.data_ptr(), kr.data_ptr(), q_out.data_ptr(), k_out.data_ptr(), c.data_ptr(),
-               s.data_ptr(), B, T, q.size(2), k.size(2), D, q_row, k_row, cs_batch, D,
-               c10::cuda::getCurrentCUDAStream().stream());
+  RopeCall call{{}, torch::empty(q.sizes(), q.options()), {qr, kr, c, s}};
+  launch::RopeArgs& a = call.args;
+  a.q = qr.data_ptr(), a.k = kr.data_ptr(), a.q_row = q_row, a.k_row = k_row;
+  a.cos = c.data_ptr(), a.sin = s.data_ptr(), a.cs_batch = c.size(0) == 1 ? 0 : T * D, a.cs_time = D;
+  a.q_out = call.q_out.data_ptr();
+  a.B = B, a.T = T, a.Hq = q.size(2), a.Hk = k.size(2), a.D = D;
+  return call;
+}
+
+}  // namespace
+
+torch::Tensor rms_norm(const torch::Tensor& x, const torch::Tensor& weight, double eps) {
+  return launch_rms_norm(x, torch::Tensor(), weight, eps).second;
+}
+
+std::pair<torch::Tensor, torch::Tensor> add_rms_norm(const torch::Tensor& x, const torch::Tensor& delta,
+                                                     const torch::Tensor& weight, double eps) {
+  return launch_rms_norm(x, delta, weight, eps);
+}
+
+std::pair<torch::Tensor, torch::Tensor> rope(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& cos,
+                                             const torch::Tensor& sin) {
+  const c10::cuda::CUDAGuard guard(q.device());
+  auto call = rope_call(q, k, cos, sin);
+  launch::RopeArgs& a = call.args;
+  auto k_out = torch::empty(k.sizes(), k.options());  // contiguous (B, T, Hk, D)
+  a.k_out = k_out.data_ptr();
+  a.kv_out.batch = a.T * a.Hk * a.D, a.kv_out.time = a.Hk * a.D, a.kv_out.head = a.D;
+  launch::rope(element_of(q), a, c10::cuda::getCurrentCUDAStream().stream());
   check_launch("rope");
-  return {q_out, k_out};
+  return {call.q_out, k_out};
+}
+
+torch::Tensor rope_into_cache(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
+                              const torch::Tensor& cos, const torch::Tensor& sin, const torch::Tensor& key_buffer,
+                              const torch::Tensor& value_buffer, const torch::Tensor& slots, int64_t first) {
+  const c10::cuda::CUDAGuard guard(q.device());
+  auto call = rope_call(q, k, cos, sin);
+  launch::RopeArgs& a = call.args;
+  check_same(k, v, "rope_into_cache");
+  check_same(k, key_buffer, "rope_into_cache");
+  check_same(k, value_buffer, "rope_into_cache");
+  GRANITE_CHECK(v.sizes() == k.sizes(), "fused rope_into_cache: v ", v.sizes(), " vs k ", k.sizes());
+  GRANITE_CHECK(key_buffer.dim() == 4 && key_buffer.sizes() == value_buffer.sizes() && key_buffer.is_contiguous() &&
+                    value_buffer.is_contiguous() && key_buffer.size(0) == a.B && key_buffer.size(1) == a.Hk &&
+                    key_buffer.size(3) == a.D,
+                "fused rope_into_cache: KV buffers ", key_buffer.sizes(), " / ", value_buffer.sizes(),
+                " must be contiguous (B, Hkv, Tmax, D) for k ", k.sizes());
+  const int64_t Tmax = key_buffer.size(2);
+  if (slots.defined()) {
+    GRANITE_CHECK(slots.scalar_type() == torch::kInt64 && slots.dim() == 1 && slots.size(0) == a.T &&
+                      slots.device() == q.device() && slots.is_contiguous(),
+                  "fused rope_into_cache: slots must be int64 (", a.T, ") on ", q.device(), ", got ",
+                  slots.scalar_type(), " ", slots.sizes(), " on ", slots.device());
+  } else {
+    GRANITE_CHECK(first >= 0 && first + a.T <= Tmax, "fused rope_into_cache: positions [", first, ", ", first + a.T,
+                  ") outside the buffers' ", Tmax);
+  }
+  const auto [vr, v_row] = head_rows(v);
+  a.v = vr.data_ptr(), a.v_row = v_row;
+  a.k_out = key_buffer.data_ptr(), a.v_out = value_buffer.data_ptr();
+  a.kv_out.batch = a.Hk * Tmax * a.D, a.kv_out.head = Tmax * a.D, a.kv_out.time = a.D, a.kv_out.first = first;
+  a.kv_out.slots = slots.defined() ? slots.data_ptr<int64_t>() : nullptr;
+  launch::rope(element_of(q), a, c10::cuda::getCurrentCUDAStream().stream());
+  check_launch("rope_into_cache");
+  return call.q_out;
 }
 
 torch::Tensor silu_mul(const torch::Tensor& gate, const torch::Tensor& up) {
@@ -145,19 +224,30 @@ torch::Tensor silu_mul(const torch::Tensor& gate, const torch::Tensor& up) {
   return out;
 }
 
-torch::Tensor linear(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias) {
-  const bool applies = [&] {
-    if (!use_fused(x) || weight.dim() != 2 || x.dim() < 1 || x.size(-1) != weight.size(1)) return false;
-    const int64_t K = weight.size(1), N = weight.size(0), elems_per_16_bytes = 16 / int64_t(x.element_size());
-    const int64_t rows = K > 0 ? x.numel() / K : 0;
-    auto aligned = [](const torch::Tensor& t) { return reinterpret_cast<uintptr_t>(t.data_ptr()) % 16 == 0; };
-    return rows >= 1 && rows <= launch::kMaxGemvRows && K % elems_per_16_bytes == 0 && x.is_contiguous() &&
-           weight.is_contiguous() && weight.device() == x.device() && weight.scalar_type() == x.scalar_type() &&
-           aligned(x) && aligned(weight) &&
-           (!bias.defined() || (bias.dim() == 1 && bias.size(0) == N && bias.is_contiguous() &&
-                                bias.scalar_type() == x.scalar_type() && bias.device() == x.device()));
-  }();
-  if (!applies) return torch::nn::functional::linear(x, weight, bias);
+namespace {
+
+// The GEMV kernel's preconditions: at most kMaxGemvRows rows, contiguous and 16-byte aligned, K a whole number of
+// 16-byte loads, one device and dtype.
+bool gemv_applies(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias) {
+  if (!x.is_cuda() || weight.dim() != 2 || x.dim() < 1 || x.size(-1) != weight.size(1)) return false;
+  const int64_t K = weight.size(1), N = weight.size(0), elems_per_16_bytes = 16 / int64_t(x.element_size());
+  const int64_t rows = K > 0 ? x.numel() / K : 0;
+  auto aligned = [](const torch::Tensor& t) { return reinterpret_cast<uintptr_t>(t.data_ptr()) % 16 == 0; };
+  const auto t = x.scalar_type();
+  return (t == torch::kBFloat16 || t == torch::kHalf || t == torch::kFloat) && rows >= 1 &&
+         rows <= launch::kMaxGemvRows && K % elems_per_16_bytes == 0 && x.is_contiguous() &&
+         weight.is_contiguous() && weight.device() == x.device() && weight.scalar_type() == t && aligned(x) &&
+         aligned(weight) &&
+         (!bias.defined() || (bias.dim() == 1 && bias.size(0) == N && bias.is_contiguous() &&
+                              bias.scalar_type() == t && bias.device() == x.device()));
+}
+
+}  // namespace
+
+torch::Tensor gemv(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias) {
+  GRANITE_CHECK(gemv_applies(x, weight, bias), "fused gemv: x ", x.sizes(), " ", x.scalar_type(), " and weight ",
+                weight.sizes(), " ", weight.scalar_type(), " must be contiguous, 16-byte aligned, 1..",
+                launch::kMaxGemvRows, " rows of a multiple of 16 bytes, on one CUDA device");
   const c10::cuda::CUDAGuard guard(x.device());
   const int64_t K = weight.size(1), N = weight.size(0);
   auto sizes = x.sizes().vec();
@@ -169,16 +259,72 @@ torch::Tensor linear(const torch::Tensor& x, const torch::Tensor& weight, const 
   return out;
 }
 
+torch::Tensor linear(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias) {
+  const int64_t K = x.dim() >= 1 ? x.size(-1) : 0;
+  const bool few_rows = K > 0 && x.numel() / K <= kGemvRowsBeatingCublas;
+  if (few_rows && use_fused(x) && gemv_applies(x, weight, bias)) return gemv(x, weight, bias);
+  return torch::nn::functional::linear(x, weight, bias);
+}
+
+torch::Tensor decode_attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v, double scale,
+                               const torch::Tensor& mask) {
+  if (!use_fused(q) || q.dim() != 4 || k.dim() != 4 || v.dim() != 4 || q.size(2) != 1) return {};
+  const int64_t B = q.size(0), H = q.size(1), D = q.size(3), Hkv = k.size(1), Tk = k.size(2);
+  const int64_t V = 16 / int64_t(q.element_size());
+  auto aligned = [](const torch::Tensor& t) { return reinterpret_cast<uintptr_t>(t.data_ptr()) % 16 == 0; };
+  const bool layout = k.sizes() == v.sizes() && k.strides() == v.strides() && k.size(0) == B && k.size(3) == D &&
+                      k.scalar_type() == q.scalar_type() && v.scalar_type() == q.scalar_type() &&
+                      k.device() == q.device() && v.device() == q.device() && q.stride(3) == 1 &&
+                      k.stride(3) == 1 && k.stride(0) % V == 0 && k.stride(1) % V == 0 && k.stride(2) % V == 0 &&
+                      aligned(k) && aligned(v);
+  const bool mask_ok =
+      !mask.defined() || ((mask.scalar_type() == q.scalar_type() || mask.scalar_type() == torch::kBool) &&
+                          mask.device() == q.device() && mask.dim() == 4 &&
+                          (mask.size(0) == B || mask.size(0) == 1) && mask.size(1) == 1 && mask.size(2) == 1 &&
+                          mask.size(3) == Tk);
+  if (!layout || !mask_ok) return {};
+  const c10::cuda::CUDAGuard guard(q.device());
+  auto out = torch::empty({B, 1, H, D}, q.options());
+  launch::DecodeAttentionArgs a;
+  a.q = q.data_ptr(), a.k = k.data_ptr(), a.v = v.data_ptr(), a.out = out.data_ptr();
+  a.mask = mask.defined() ? mask.data_ptr() : nullptr;
+  a.B = B, a.H = H, a.Hkv = Hkv, a.Tk = Tk, a.D = D;
+  a.q_b = q.stride(0), a.q_h = q.stride(1);
+  a.kv_b = k.stride(0), a.kv_h = k.stride(1), a.kv_t = k.stride(2);
+  if (mask.defined()) a.mask_b = mask.size(0) == 1 ? 0 : mask.stride(0), a.mask_t = mask.stride(3);
+  a.scale = float(scale);
+  a.mask_is_bool = mask.defined() && mask.scalar_type() == torch::kBool;
+  if (!launch::decode_attention(element_of(q), a, c10::cuda::getCurrentCUDAStream().stream())) return {};
+  check_launch("decode_attention");
+  return out.transpose(1, 2);  // (B, H, 1, D), as SDPA returns it
+}
+
 #else  // No kernels built (CPU LibTorch, no CUDA compiler): use_fused() is false, so these are never reached through the models.
 
 torch::Tensor rms_norm(const torch::Tensor&, const torch::Tensor&, double) {
+  GRANITE_FAIL("granite was built without its fused CUDA kernels");
+}
+std::pair<torch::Tensor, torch::Tensor> add_rms_norm(const torch::Tensor&, const torch::Tensor&, const torch::Tensor&,
+                                                     double) {
   GRANITE_FAIL("granite was built without its fused CUDA kernels");
 }
 std::pair<torch::Tensor, torch::Tensor> rope(const torch::Tensor&, const torch::Tensor&, const torch::Tensor&,
                                              const torch::Tensor&) {
   GRANITE_FAIL("granite was built without its fused CUDA kernels");
 }
+torch::Tensor rope_into_cache(const torch::Tensor&, const torch::Tensor&, const torch::Tensor&, const torch::Tensor&,
+                              const torch::Tensor&, const torch::Tensor&, const torch::Tensor&, const torch::Tensor&,
+                              int64_t) {
+  GRANITE_FAIL("granite was built without its fused CUDA kernels");
+}
 torch::Tensor silu_mul(const torch::Tensor&, const torch::Tensor&) {
+  GRANITE_FAIL("granite was built without its fused CUDA kernels");
+}
+torch::Tensor decode_attention(const torch::Tensor&, const torch::Tensor&, const torch::Tensor&, double,
+                               const torch::Tensor&) {
+  return {};
+}
+torch::Tensor gemv(const torch::Tensor&, const torch::Tensor&, const torch::Tensor&) {
   GRANITE_FAIL("granite was built without its fused CUDA kernels");
 }
 torch::Tensor linear(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias) {

@@ -1,7 +1,8 @@
 #pragma once
 // Fused CUDA kernels standing in for chains of small PyTorch ops when nothing needs their autograd graph (decoding,
-// evaluation): RMSNorm (8 kernels -> 1), rotary embedding of q and k (10 -> 1), SwiGLU's silu(gate) * up (2 -> 1),
-// and linears over a decode step's few rows (bias copy + GEMV -> 1).
+// evaluation): RMSNorm (8 kernels -> 1, and the residual add before it -> the same 1), rotary embedding of q and k
+// (10 -> 1, and the KV cache's two writes -> the same 1), SwiGLU's silu(gate) * up (2 -> 1), and linears over a
+// decode step's few rows (bias copy + GEMV -> 1), and a decode step's attention (SDPA -> 1).
 // They reproduce the composite ops' rounding in bf16/fp16 (granite/kernels/inference_kernels.cu); tests on the GPU
 // compare them against the composite path (tests/cuda/test_fused_ops.cpp).
 //
@@ -19,16 +20,41 @@ bool fused_enabled();
 
 // x (..., C), weight (C), same dtype: weight * (x.float() * rsqrt(mean(x.float()^2) + eps)).to(x.dtype).
 torch::Tensor rms_norm(const torch::Tensor& x, const torch::Tensor& weight, double eps);
+// (x + delta, rms_norm(x + delta, weight, eps)) in one kernel: a residual add and the RMSNorm after it.
+std::pair<torch::Tensor, torch::Tensor> add_rms_norm(const torch::Tensor& x, const torch::Tensor& delta,
+                                                     const torch::Tensor& weight, double eps);
 // q (B, T, Hq, D), k (B, T, Hk, D) (contiguous: as the projections produce them), cos/sin (B or 1, T, D) -> rotated
 // q, k in the same (B, T, heads, D) layout.
 std::pair<torch::Tensor, torch::Tensor> rope(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& cos,
                                              const torch::Tensor& sin);
+// rope(q, k, cos, sin) whose rotated k, and v (B, T, Hk, D) with it, go straight into a KV cache's buffers (contiguous
+// (B, Hk, Tmax, D)) at positions slots[t] (int64 (T) on the device: a static cache's write slots) or, with slots
+// undefined, first + t; returns rotated q (B, T, Hq, D). The same values as rope() and then the cache's copies.
+torch::Tensor rope_into_cache(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
+                              const torch::Tensor& cos, const torch::Tensor& sin, const torch::Tensor& key_buffer,
+                              const torch::Tensor& value_buffer, const torch::Tensor& slots, int64_t first);
 // silu(gate) * up, same shapes and dtype.
 torch::Tensor silu_mul(const torch::Tensor& gate, const torch::Tensor& up);
 
-// torch::nn::functional::linear(x, weight, bias), by the decode GEMV kernel when x has at most 8 rows (the batch of
-// a decode step) and use_fused(x): one kernel instead of cuBLAS's bias copy + GEMV, fp32 sums rounded once as
-// addmm. Otherwise (and on CPU, in training) F::linear itself.
+// Attention of a decode step's single query: q (B, H, 1, D), k and v (B, Hkv, Tk, D) with D contiguous (a KV cache's
+// buffers or views of them; GQA heads read in place, no repeat), mask (B or 1, 1, 1, Tk) additive in q's dtype or
+// bool (true = visible), or undefined (every key visible) -> (B, H, 1, D), softmax in fp32, rounded once. One kernel instead of SDPA's
+// (cuDNN's flash kernel spends ~10 us per layer on this). Returns an undefined tensor where it does not apply
+// (not use_fused(q), more than one query, another layout, Tk past ~10k keys): the caller's attention.
+torch::Tensor decode_attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v, double scale,
+                               const torch::Tensor& mask);
+
+// x (M, K) @ weight (N, K)^T + bias (N, or undefined) by the decode GEMV kernel, M = 1..8 rows (x (..., K) flattened):
+// a warp per output feature streams the weights once, fp32 sums rounded once as cuBLAS's addmm does.
+torch::Tensor gemv(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias = {});
+
+// The rows up to which gemv beats cuBLAS on a decode step's projections (H100, 3B shapes:
+// benchmarks/results/2026-12-05-decode.md); beyond them cuBLAS's tensor-core GEMM wins.
+constexpr int64_t kGemvRowsBeatingCublas = 1;
+
+// torch::nn::functional::linear(x, weight, bias), by gemv when use_fused(x), x has at most kGemvRowsBeatingCublas
+// rows and gemv's layout conditions hold: one kernel instead of cuBLAS's bias copy + GEMV. Otherwise (CPU, training,
+// larger batches) F::linear itself.
 torch::Tensor linear(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias = {});
 
 }  // namespace granite::kernels

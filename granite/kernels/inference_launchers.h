@@ -12,16 +12,32 @@ namespace granite::kernels::launch {
 enum class Element { kBF16, kF16, kF32 };
 
 // out[r, :] = weight * to_elem(x32 * rsqrt(mean(x32^2) + eps)), rows r < rows, each of C contiguous elements.
-void rms_norm(Element e, const void* x, const void* weight, void* out, int64_t rows, int64_t C, float eps,
-              cudaStream_t stream);
+// With delta (else null), x32 is to_elem(x + delta) instead, and that sum is also written to sum_out.
+void rms_norm(Element e, const void* x, const void* delta, void* sum_out, const void* weight, void* out, int64_t rows,
+              int64_t C, float eps, cudaStream_t stream);
 
-// Rotary embedding ("rotate_half" layout) of q (B, T, Hq, D) and k (B, T, Hk, D) into contiguous q_out, k_out of
-// the same shapes. Inputs: element (b, t, h, d) at (b * T + t) * row + h * D + d, row = q_row or k_row (Hq * D when
-// contiguous; wider when q and k are column ranges of one packed projection). cos/sin: element (b, t, d) at
-// b * cs_batch + t * cs_time + d (cs_batch may be 0).
-void rope(Element e, const void* q, const void* k, void* q_out, void* k_out, const void* cos, const void* sin,
-          int64_t B, int64_t T, int64_t Hq, int64_t Hk, int64_t D, int64_t q_row, int64_t k_row, int64_t cs_batch,
-          int64_t cs_time, cudaStream_t stream);
+// Where rotated k (and v, copied alongside) are written: element (b, t, h, d) at
+// b * batch + h * head + slot(t) * time + d, with slot(t) = slots[t] (device memory: a static KV cache's write
+// positions, read at run time so a captured graph replays them) when slots is set, else first + t.
+struct HeadsDestination {
+  int64_t batch = 0, head = 0, time = 0, first = 0;
+  const int64_t* slots = nullptr;
+};
+
+// Rotary embedding ("rotate_half" layout) of q (B, T, Hq, D) and k (B, T, Hk, D). Inputs: element (b, t, h, d) at
+// (b * T + t) * row + h * D + d, row = q_row / k_row / v_row (Hq * D when contiguous; wider when q, k and v are
+// column ranges of one packed projection). cos/sin: element (b, t, d) at b * cs_batch + t * cs_time + d (cs_batch
+// may be 0). q_out: contiguous (B, T, Hq, D); k_out (and v_out, when v is set) at kv_out.
+struct RopeArgs {
+  const void *q = nullptr, *k = nullptr, *v = nullptr;
+  int64_t q_row = 0, k_row = 0, v_row = 0;
+  const void *cos = nullptr, *sin = nullptr;
+  int64_t cs_batch = 0, cs_time = 0;
+  void *q_out = nullptr, *k_out = nullptr, *v_out = nullptr;
+  HeadsDestination kv_out;
+  int64_t B = 0, T = 0, Hq = 0, Hk = 0, D = 0;
+};
+void rope(Element e, const RopeArgs& args, cudaStream_t stream);
 
 // out (rows, n), contiguous = to_elem(silu(gate)) * up, elementwise; gate and up element (r, i) at r * in_row + i.
 void silu_mul(Element e, const void* gate, const void* up, void* out, int64_t rows, int64_t n, int64_t in_row,
@@ -34,6 +50,23 @@ void silu_mul(Element e, const void* gate, const void* up, void* out, int64_t ro
 constexpr int64_t kMaxGemvRows = 8;
 void gemv(Element e, const void* x, const void* w, const void* bias, void* out, int64_t M, int64_t N, int64_t K,
           cudaStream_t stream);
+
+// Attention of one new query per (b, h) over Tk keys: out (B, 1, H, D) contiguous = softmax(q.k^T * scale + mask) v,
+// fp32 inside. Elements: q (b, h, d) at b * q_b + h * q_h + d; k and v (b, hk, j, d) at b * kv_b + hk * kv_h +
+// j * kv_t + d with hk = h / (H / Hkv); mask (additive T, bool when mask_is_bool, or null) (b, j) at
+// b * mask_b + j * mask_t. k and v
+// rows 16-byte aligned. Returns false without launching when the shape does not fit (D not 1..16 times 16 bytes'
+// worth of elements, or Tk too long for shared memory): the caller uses another attention.
+struct DecodeAttentionArgs {
+  const void *q = nullptr, *k = nullptr, *v = nullptr, *mask = nullptr;
+  void* out = nullptr;
+  int64_t B = 0, H = 0, Hkv = 0, Tk = 0, D = 0;
+  int64_t q_b = 0, q_h = 0, kv_b = 0, kv_h = 0, kv_t = 0, mask_b = 0, mask_t = 0;
+  float scale = 1.f;
+  bool mask_is_bool = false;
+};
+constexpr int kDecodeAttentionThreads = 256;
+bool decode_attention(Element e, const DecodeAttentionArgs& args, cudaStream_t stream);
 
 // The last CUDA error of a launch as text ("" when none): the C++ side turns it into an exception.
 const char* last_error();

@@ -44,18 +44,25 @@ torch::Tensor LlamaAttentionImpl::forward(const torch::Tensor& x, const torch::T
   } else {
     q = project(q_proj, x), k = project(k_proj, x), v = project(v_proj, x);
   }
-  q = q.view({B, T, H_, D_});                        // (B, T, H, D)
-  k = k.view({B, T, Hkv_, D_});                      // (B, T, Hkv, D)
-  v = v.view({B, T, Hkv_, D_}).transpose(1, 2);      // (B, Hkv, T, D)
-  if (kernels::use_fused(q)) {
-    std::tie(q, k) = kernels::rope(q, k, cos, sin);
-    q = q.transpose(1, 2);
-    k = k.transpose(1, 2);
+  q = q.view({B, T, H_, D_});     // (B, T, H, D)
+  k = k.view({B, T, Hkv_, D_});   // (B, T, Hkv, D)
+  v = v.view({B, T, Hkv_, D_});   // (B, T, Hkv, D)
+  if (kernels::use_fused(q) && cache) {  // rotate, and write k and v into the cache, in one kernel
+    const auto dst = cache->destination(layer, T);
+    q = kernels::rope_into_cache(q, k, v, cos, sin, dst.keys, dst.values, dst.slots, dst.first).transpose(1, 2);
+    std::tie(k, v) = cache->visible(layer, T);  // (B, Hkv, past + T, D)
   } else {
-    q = apply_rope(q.transpose(1, 2), cos, sin);  // (B, H, T, D)
-    k = apply_rope(k.transpose(1, 2), cos, sin);  // (B, Hkv, T, D)
+    if (kernels::use_fused(q)) {
+      std::tie(q, k) = kernels::rope(q, k, cos, sin);
+      q = q.transpose(1, 2);
+      k = k.transpose(1, 2);
+    } else {
+      q = apply_rope(q.transpose(1, 2), cos, sin);  // (B, H, T, D)
+      k = apply_rope(k.transpose(1, 2), cos, sin);  // (B, Hkv, T, D)
+    }
+    v = v.transpose(1, 2);                                  // (B, Hkv, T, D)
+    if (cache) std::tie(k, v) = cache->append(layer, k, v);  // (B, Hkv, past + T, D)
   }
-  if (cache) std::tie(k, v) = cache->append(layer, k, v);     // (B, Hkv, past + T, D)
   auto y = causal_attention(q, k, v, 1.0 / std::sqrt(double(D_)), is_training() ? dropout_ : 0.0,
                             AttentionBackend::Auto, mask);
   return project(o_proj, y.transpose(1, 2).reshape({B, T, H_ * D_}));  // (B, T, C)
@@ -93,6 +100,15 @@ torch::Tensor LlamaDecoderLayerImpl::forward(torch::Tensor x, const torch::Tenso
   return x + mlp(post_attention_layernorm(x));
 }
 
+std::pair<torch::Tensor, torch::Tensor> LlamaDecoderLayerImpl::forward_unsummed(
+    const torch::Tensor& x, const torch::Tensor& delta, const torch::Tensor& cos, const torch::Tensor& sin,
+    KVCache* cache, int64_t layer, const torch::Tensor& mask) {
+  auto [residual, normed] = delta.defined() ? input_layernorm->add_forward(x, delta)
+                                            : std::pair{x, input_layernorm(x)};
+  auto [h, normed2] = post_attention_layernorm->add_forward(residual, self_attn(normed, cos, sin, cache, layer, mask));
+  return {h, mlp(normed2)};
+}
+
 LlamaModelImpl::LlamaModelImpl(const ModelConfig& cfg) : D_(cfg.resolved_head_dim()), rope_theta_(cfg.rope_theta) {
   embed_tokens = register_module("embed_tokens", nn::Embedding(cfg.vocab_size, cfg.hidden_size));
   layers = register_module("layers", nn::ModuleList());
@@ -108,6 +124,16 @@ torch::Tensor LlamaModelImpl::forward(const torch::Tensor& input_ids, const torc
   auto h = embed_tokens(input_ids);                                              // (B, T, C)
   if (neftune_alpha > 0 && is_training() && !cache) h = add_neftune_noise(h, neftune_alpha);
   auto [cos, sin] = rope_cos_sin(position_ids, D_, rope_theta_, h.scalar_type());  // (B, T, D), once for all layers
+  if (!runner.checkpoint && !runner.hooks && kernels::use_fused(h)) {
+    // Inference with the fused kernels: each residual add happens inside the next RMSNorm's kernel (the same
+    // values as the loop below).
+    torch::Tensor delta;
+    for (size_t i = 0; i < blocks_.size(); ++i) {
+      std::tie(h, delta) = blocks_[i]->forward_unsummed(h, delta, cos, sin, cache, int64_t(i), mask);
+    }
+    if (cache) cache->advance(input_ids.size(1));
+    return delta.defined() ? norm->add_forward(h, delta).second : norm(h);
+  }
   for (size_t i = 0; i < blocks_.size(); ++i) {
     // Captured by value: activation checkpointing calls this again in backward, after forward has returned.
     LlamaDecoderLayer block = blocks_[i];

@@ -51,6 +51,11 @@ class LlamaDecoderLayerImpl : public torch::nn::Module {
   explicit LlamaDecoderLayerImpl(const ModelConfig& cfg);
   torch::Tensor forward(torch::Tensor x, const torch::Tensor& cos, const torch::Tensor& sin, KVCache* cache,
                         int64_t layer, const torch::Tensor& mask);
+  // The same layer with its residual adds left to the next RMSNorm's kernel (RMSNorm::add_forward), for inference:
+  // the input is x + delta (delta undefined: x alone) and the output h + mlp_out is returned as {h, mlp_out}.
+  std::pair<torch::Tensor, torch::Tensor> forward_unsummed(const torch::Tensor& x, const torch::Tensor& delta,
+                                                           const torch::Tensor& cos, const torch::Tensor& sin,
+                                                           KVCache* cache, int64_t layer, const torch::Tensor& mask);
   RMSNorm input_layernorm{nullptr}, post_attention_layernorm{nullptr};
   LlamaAttention self_attn{nullptr};
   LlamaMLP mlp{nullptr};

@@ -4,6 +4,7 @@
 
 #include "granite/core/check.h"
 #include "granite/core/compat.h"
+#include "granite/kernels/fused_ops.h"
 
 namespace granite {
 
@@ -67,6 +68,10 @@ torch::Tensor causal_attention(const torch::Tensor& q, const torch::Tensor& k, c
                       allowed.dim() == 4 && allowed.size(-2) == q.size(2) && allowed.size(-1) == k.size(2),
                   "attention mask must be bool, or additive in q's dtype (", q.scalar_type(), "), (B, 1, Tq, Tk) = (.., ",
                   q.size(2), ", ", k.size(2), "), got ", allowed.scalar_type(), " ", allowed.sizes());
+  }
+  // A decode step (one query, no dropout) with the fused kernels: one kernel, GQA heads read in place.
+  if (q.size(2) == 1 && dropout_p == 0 && backend == AttentionBackend::Auto) {
+    if (auto y = kernels::decode_attention(q, k, v, scale, allowed); y.defined()) return y;
   }
   auto k_full = repeat_kv(k, H / Hkv), v_full = repeat_kv(v, H / Hkv);
   if (backend == AttentionBackend::Auto) backend = compat::has_sdpa ? AttentionBackend::SDPA : AttentionBackend::Math;

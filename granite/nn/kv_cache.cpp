@@ -17,21 +17,32 @@ KVCache::KVCache(const ModelConfig& cfg, int64_t batch_size, int64_t max_length,
   }
 }
 
+KVCache::Destination KVCache::destination(int64_t layer, int64_t T) const {
+  GRANITE_CHECK(layer >= 0 && layer < int64_t(keys_.size()), "KV cache has no layer ", layer);
+  if (slots_.defined()) return {keys_[layer], values_[layer], slots_, 0};
+  GRANITE_CHECK(length_ + T <= max_length_, "KV cache overflow: ", length_, " cached + ", T,
+                " new tokens > capacity ", max_length_);
+  return {keys_[layer], values_[layer], torch::Tensor(), length_};
+}
+
+std::pair<torch::Tensor, torch::Tensor> KVCache::visible(int64_t layer, int64_t T) const {
+  if (slots_.defined()) return {keys_[layer], values_[layer]};  // static shapes: the whole buffers, masked
+  return {keys_[layer].narrow(2, 0, length_ + T), values_[layer].narrow(2, 0, length_ + T)};
+}
+
 std::pair<torch::Tensor, torch::Tensor> KVCache::append(int64_t layer, const torch::Tensor& k,
                                                         const torch::Tensor& v) {
-  GRANITE_CHECK(layer >= 0 && layer < int64_t(keys_.size()), "KV cache has no layer ", layer);
-  if (slots_.defined()) {  // static shapes: write at device-side slots, attend over the whole buffer
-    keys_[layer].index_copy_(2, slots_, k);
-    values_[layer].index_copy_(2, slots_, v);
-    return {keys_[layer], values_[layer]};
-  }
-  const int64_t T = k.size(2), end = length_ + T;
-  GRANITE_CHECK(end <= max_length_, "KV cache overflow: ", length_, " cached + ", T, " new tokens > capacity ",
-                max_length_);
+  const int64_t T = k.size(2);
+  const auto dst = destination(layer, T);
   GRANITE_CHECK(k.size(0) == batch_size_, "KV cache batch size is ", batch_size_, ", got ", k.size(0));
-  keys_[layer].narrow(2, length_, T).copy_(k);
-  values_[layer].narrow(2, length_, T).copy_(v);
-  return {keys_[layer].narrow(2, 0, end), values_[layer].narrow(2, 0, end)};
+  if (dst.slots.defined()) {  // static shapes: write at device-side slots, attend over the whole buffer
+    dst.keys.index_copy_(2, dst.slots, k);
+    dst.values.index_copy_(2, dst.slots, v);
+  } else {
+    dst.keys.narrow(2, dst.first, T).copy_(k);
+    dst.values.narrow(2, dst.first, T).copy_(v);
+  }
+  return visible(layer, T);
 }
 
 void KVCache::advance(int64_t tokens) {

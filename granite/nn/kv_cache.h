@@ -21,6 +21,17 @@ class KVCache {
   // Writes k, v (B, Hkv, T, D) at [length(), length()+T) of `layer`; returns views of [0, length()+T).
   std::pair<torch::Tensor, torch::Tensor> append(int64_t layer, const torch::Tensor& k, const torch::Tensor& v);
   void advance(int64_t tokens);
+
+  // For kernels that write the T new positions of `layer` themselves (kernels::rope_into_cache), instead of
+  // append(): the layer's whole buffers (B, Hkv, Tmax, D) and where the positions go -- the device-side slots in
+  // static mode, else [first, first + T) with first = length() (checked against the capacity). visible() then
+  // gives what append() would have returned.
+  struct Destination {
+    torch::Tensor keys, values, slots;
+    int64_t first = 0;
+  };
+  Destination destination(int64_t layer, int64_t T) const;
+  std::pair<torch::Tensor, torch::Tensor> visible(int64_t layer, int64_t T) const;
   void reset() { length_ = 0; }
 
   // Static-shape mode, for decode steps captured in a CUDA graph (granite/generate/static_decode.h): while `slots`

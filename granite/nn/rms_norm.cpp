@@ -17,4 +17,12 @@ torch::Tensor RMSNormImpl::forward(const torch::Tensor& x) {
   return weight * y.to(x.scalar_type());
 }
 
+std::pair<torch::Tensor, torch::Tensor> RMSNormImpl::add_forward(const torch::Tensor& x, const torch::Tensor& delta) {
+  if (kernels::use_fused(x) && weight.scalar_type() == x.scalar_type()) {
+    return kernels::add_rms_norm(x, delta, weight, eps_);
+  }
+  auto sum = x + delta;
+  return {sum, forward(sum)};
+}
+
 }  // namespace granite

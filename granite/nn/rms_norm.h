@@ -4,12 +4,16 @@
 #include <torch/nn/module.h>
 #include <torch/nn/pimpl.h>
 
+#include <utility>
+
 namespace granite {
 
 class RMSNormImpl : public torch::nn::Module {
  public:
   RMSNormImpl(int64_t dim, double eps);
   torch::Tensor forward(const torch::Tensor& x);  // (..., C) -> (..., C), x's dtype
+  // (x + delta, forward(x + delta)): a residual add and this norm, in one kernel where kernels::use_fused applies.
+  std::pair<torch::Tensor, torch::Tensor> add_forward(const torch::Tensor& x, const torch::Tensor& delta);
 
   torch::Tensor weight;  // "weight", (C)
  private:

@@ -8,9 +8,11 @@
 #include <torch/nn/functional/linear.h>
 
 #include <cmath>
+#include <tuple>
 
 #include "granite/io/pretrained.h"
 #include "granite/kernels/fused_ops.h"
+#include "granite/nn/attention.h"
 #include "granite/nn/rms_norm.h"
 #include "granite/nn/rotary.h"
 #include "support/tensor_match.h"
@@ -160,12 +162,9 @@ TEST_CASE("the decode GEMV is as close to the exact product as cuBLAS's linear, 
           const auto b = biased ? torch::randn({N}, opts) : torch::Tensor();
           const auto exact = torch::nn::functional::linear(x.to(torch::kDouble), w.to(torch::kDouble),
                                                            biased ? b.to(torch::kDouble) : torch::Tensor());
-          const auto ours = granite::kernels::linear(x, w, b);
-          torch::Tensor theirs;
-          {
-            CompositeOnly off;
-            theirs = granite::kernels::linear(x, w, b);  // F::linear: cuBLAS
-          }
+          const auto ours = granite::kernels::gemv(x, w, b);
+          const auto theirs = torch::nn::functional::linear(x, w, b);  // cuBLAS
+          if (M <= granite::kernels::kGemvRowsBeatingCublas) REQUIRE(torch::equal(granite::kernels::linear(x, w, b), ours));
           REQUIRE(ours.sizes() == theirs.sizes());
           const double our_err = (ours.to(torch::kDouble) - exact).abs().max().item<double>();
           const double their_err = (theirs.to(torch::kDouble) - exact).abs().max().item<double>();
@@ -175,8 +174,132 @@ TEST_CASE("the decode GEMV is as close to the exact product as cuBLAS's linear, 
       }
     }
   }
-  // more rows than the kernel takes: F::linear itself
-  const auto x = torch::randn({9, 64}, torch::TensorOptions().dtype(torch::kBFloat16).device(torch::kCUDA));
-  const auto w = torch::randn({32, 64}, x.options());
-  REQUIRE(torch::equal(granite::kernels::linear(x, w), torch::nn::functional::linear(x, w)));
+  // more rows than gemv beats cuBLAS at, or than it takes at all: linear is F::linear itself
+  for (int64_t M : {granite::kernels::kGemvRowsBeatingCublas + 1, int64_t(9)}) {
+    const auto x = torch::randn({M, 64}, torch::TensorOptions().dtype(torch::kBFloat16).device(torch::kCUDA));
+    const auto w = torch::randn({32, 64}, x.options());
+    REQUIRE(torch::equal(granite::kernels::linear(x, w), torch::nn::functional::linear(x, w)));
+  }
+  const auto x9 = torch::randn({9, 64}, torch::TensorOptions().dtype(torch::kBFloat16).device(torch::kCUDA));
+  REQUIRE_THROWS_WITH(granite::kernels::gemv(x9, torch::randn({32, 64}, x9.options())),
+                      Catch::Contains("1..8 rows"));
+}
+
+TEST_CASE("fused residual add + RMSNorm: the sum bit for bit, the norm as the fused RMSNorm of that sum",
+          "[cuda][kernels]") {
+  torch::NoGradGuard no_grad;
+  torch::manual_seed(7);
+  for (auto dtype : kTypes) {
+    for (int64_t C : {64, 2560}) {
+      INFO(dtype << " C=" << C);
+      const auto opts = torch::TensorOptions().dtype(dtype).device(torch::kCUDA);
+      const auto x = torch::randn({2, 3, C}, opts) * 3, delta = torch::randn({2, 3, C}, opts);
+      const auto w = (torch::rand({C}) + 0.5).to(opts);
+      const auto [sum, normed] = granite::kernels::add_rms_norm(x, delta, w, 1e-5);
+      REQUIRE(torch::equal(sum, x + delta));
+      REQUIRE(torch::equal(normed, granite::kernels::rms_norm(x + delta, w, 1e-5)));
+      granite::RMSNorm norm(C, 1e-5);
+      norm->weight.set_data(w);
+      const auto [module_sum, module_normed] = norm->add_forward(x, delta);  // takes the fused path
+      REQUIRE(torch::equal(module_sum, sum));
+      REQUIRE(torch::equal(module_normed, normed));
+    }
+  }
+}
+
+TEST_CASE("fused rope into a KV cache equals rope followed by the cache's copies, at device slots or an offset",
+          "[cuda][kernels]") {
+  torch::NoGradGuard no_grad;
+  torch::manual_seed(8);
+  for (auto dtype : kTypes) {
+    INFO(dtype);
+    const int64_t B = 2, T = 3, H = 4, Hk = 2, D = 16, Tmax = 12;
+    const auto opts = torch::TensorOptions().dtype(dtype).device(torch::kCUDA);
+    // q, k, v as column ranges of one packed projection (strided rows), as Llama's packed q/k/v are
+    const auto qkv = torch::randn({B, T, (H + 2 * Hk) * D}, opts);
+    const auto q = qkv.narrow(-1, 0, H * D).view({B, T, H, D});
+    const auto k = qkv.narrow(-1, H * D, Hk * D).view({B, T, Hk, D});
+    const auto v = qkv.narrow(-1, (H + Hk) * D, Hk * D).view({B, T, Hk, D});
+    auto [cos, sin] = granite::rope_cos_sin(torch::randint(0, 100, {B, T}, torch::kInt64).cuda(), D, 1e4, dtype);
+    const auto [q_rot, k_rot] = granite::kernels::rope(q, k, cos, sin);
+    for (bool at_slots : {true, false}) {
+      INFO("slots " << at_slots);
+      const auto keys = torch::randn({B, Hk, Tmax, D}, opts), values = torch::randn({B, Hk, Tmax, D}, opts);
+      auto want_keys = keys.clone(), want_values = values.clone();
+      torch::Tensor slots;
+      if (at_slots) {
+        slots = torch::tensor({7, 2, 10}, torch::kInt64).cuda();
+        want_keys.index_copy_(2, slots, k_rot.transpose(1, 2));
+        want_values.index_copy_(2, slots, v.transpose(1, 2));
+      } else {
+        want_keys.narrow(2, 5, T).copy_(k_rot.transpose(1, 2));
+        want_values.narrow(2, 5, T).copy_(v.transpose(1, 2));
+      }
+      const auto q_out = granite::kernels::rope_into_cache(q, k, v, cos, sin, keys, values, slots, 5);
+      REQUIRE(torch::equal(q_out, q_rot));
+      REQUIRE(torch::equal(keys, want_keys));  // the other positions untouched
+      REQUIRE(torch::equal(values, want_values));
+    }
+    const auto keys = torch::zeros({B, Hk, Tmax, D}, opts);
+    REQUIRE_THROWS_WITH(granite::kernels::rope_into_cache(q, k, v, cos, sin, keys, keys.clone(), {}, Tmax - 1),
+                        Catch::Contains("outside the buffers"));
+  }
+}
+
+TEST_CASE("fused decode attention is as close to exact attention as SDPA: GQA, masks, cache views, long contexts",
+          "[cuda][kernels][attention]") {
+  torch::NoGradGuard no_grad;
+  torch::manual_seed(9);
+  for (auto dtype : kTypes) {
+    for (auto [H, Hkv, D, Tk] : {std::tuple<int64_t, int64_t, int64_t, int64_t>{8, 8, 80, 384}, {8, 2, 64, 37},
+                                 {4, 1, 128, 2050}}) {
+      for (int mask_kind : {0, 1, 2}) {  // none, additive per row, additive shared by the batch
+        INFO(dtype << " H=" << H << " Hkv=" << Hkv << " D=" << D << " Tk=" << Tk << " mask " << mask_kind);
+        const int64_t B = 3, Tmax = Tk + 5;
+        const auto opts = torch::TensorOptions().dtype(dtype).device(torch::kCUDA);
+        // q as the fused rope leaves it: (B, 1, H, D) contiguous, seen as (B, H, 1, D); k, v views of cache buffers
+        const auto q = torch::randn({B, 1, H, D}, opts).transpose(1, 2);
+        const auto keys = torch::randn({B, Hkv, Tmax, D}, opts), values = torch::randn({B, Hkv, Tmax, D}, opts);
+        const auto k = keys.narrow(2, 0, Tk), v = values.narrow(2, 0, Tk);
+        torch::Tensor mask, allowed;
+        if (mask_kind > 0) {
+          allowed = torch::rand({mask_kind == 1 ? B : 1, 1, 1, Tk}, torch::kCUDA) < 0.7;
+          allowed.select(3, Tk - 1).fill_(true);  // the new token always sees itself
+          mask = granite::additive_mask(allowed, dtype);
+        }
+        const double scale = 1.0 / std::sqrt(double(D));
+        const auto ours = granite::kernels::decode_attention(q, k, v, scale, mask);
+        if (dtype == torch::kFloat && D > 64) {  // rows of more than 16 16-byte vectors: not taken
+          REQUIRE_FALSE(ours.defined());
+          continue;
+        }
+        REQUIRE(ours.defined());
+        REQUIRE(ours.sizes() == q.sizes());
+        if (allowed.defined()) REQUIRE(torch::equal(granite::kernels::decode_attention(q, k, v, scale, allowed), ours));
+        // through causal_attention (Auto) the model gets exactly this
+        REQUIRE(torch::equal(granite::causal_attention(q, k, v, scale, 0.0, granite::AttentionBackend::Auto, mask),
+                             ours));
+        const auto rep = H / Hkv;
+        auto exact = granite::causal_attention(q.to(torch::kDouble), k.to(torch::kDouble).repeat_interleave(rep, 1),
+                                               v.to(torch::kDouble).repeat_interleave(rep, 1), scale, 0.0,
+                                               granite::AttentionBackend::Math,
+                                               mask.defined() ? mask.to(torch::kDouble) : mask);
+        torch::Tensor sdpa;
+        {
+          CompositeOnly off;
+          sdpa = granite::causal_attention(q, k, v, scale, 0.0, granite::AttentionBackend::Auto, mask);
+        }
+        const double our_err = (ours.to(torch::kDouble) - exact).abs().max().item<double>();
+        const double sdpa_err = (sdpa.to(torch::kDouble) - exact).abs().max().item<double>();
+        INFO("max error: ours " << our_err << ", SDPA " << sdpa_err);
+        REQUIRE(our_err <= 2.0 * sdpa_err + 1e-6);
+      }
+    }
+  }
+  // not a decode step, or too many keys for shared memory: not applicable (the caller's SDPA/math path runs)
+  const auto opts = torch::TensorOptions().dtype(torch::kBFloat16).device(torch::kCUDA);
+  const auto q2 = torch::randn({1, 4, 2, 64}, opts), k2 = torch::randn({1, 4, 9, 64}, opts);
+  REQUIRE_FALSE(granite::kernels::decode_attention(q2, k2, k2, 0.125, {}).defined());
+  const auto q1 = torch::randn({1, 4, 1, 64}, opts), long_k = torch::randn({1, 4, 20000, 64}, opts);
+  REQUIRE_FALSE(granite::kernels::decode_attention(q1, long_k, long_k, 0.125, {}).defined());
 }
