@@ -244,10 +244,10 @@ bool gemv_applies(const torch::Tensor& x, const torch::Tensor& weight, const tor
 
 }  // namespace
 
-torch::Tensor gemv(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias) {
-  GRANITE_CHECK(gemv_applies(x, weight, bias), "fused gemv: x ", x.sizes(), " ", x.scalar_type(), " and weight ",
-                weight.sizes(), " ", weight.scalar_type(), " must be contiguous, 16-byte aligned, 1..",
-                launch::kMaxGemvRows, " rows of a multiple of 16 bytes, on one CUDA device");
+namespace {
+
+// gemv's launch, its preconditions (gemv_applies) already established.
+torch::Tensor launch_gemv(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias) {
   const c10::cuda::CUDAGuard guard(x.device());
   const int64_t K = weight.size(1), N = weight.size(0);
   auto sizes = x.sizes().vec();
@@ -259,10 +259,19 @@ torch::Tensor gemv(const torch::Tensor& x, const torch::Tensor& weight, const to
   return out;
 }
 
+}  // namespace
+
+torch::Tensor gemv(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias) {
+  GRANITE_CHECK(gemv_applies(x, weight, bias), "fused gemv: x ", x.sizes(), " ", x.scalar_type(), " and weight ",
+                weight.sizes(), " ", weight.scalar_type(), " must be contiguous, 16-byte aligned, 1..",
+                launch::kMaxGemvRows, " rows of a multiple of 16 bytes, on one CUDA device");
+  return launch_gemv(x, weight, bias);
+}
+
 torch::Tensor linear(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias) {
   const int64_t K = x.dim() >= 1 ? x.size(-1) : 0;
   const bool few_rows = K > 0 && x.numel() / K <= kGemvRowsBeatingCublas;
-  if (few_rows && use_fused(x) && gemv_applies(x, weight, bias)) return gemv(x, weight, bias);
+  if (few_rows && use_fused(x) && gemv_applies(x, weight, bias)) return launch_gemv(x, weight, bias);
   return torch::nn::functional::linear(x, weight, bias);
 }
 

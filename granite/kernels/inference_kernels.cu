@@ -235,13 +235,17 @@ __global__ void gemv_kernel(const T* __restrict__ x, const T* __restrict__ w, co
   }
 }
 
+// The most 16-byte vectors a key row may have (a thread keeps one row in registers): D <= 128 in bf16/fp16, 64 in
+// fp32. The kernel's register array and its launcher's applicability check both use it.
+constexpr int kDecodeAttentionMaxRowVecs = 16;
+
 // Attention of one new query per (b, h) over Tk cached keys: a block per (b, h). Scores q.k * scale + mask in fp32
 // (each thread a key, its row read with 16-byte loads) into shared memory, softmax there, then P.V with the threads
 // in groups of D/V, each group summing every G-th key for its V columns, the groups' partial sums added at the end;
 // rounded to T once. GQA reads key/value head h / (H / Hkv) directly (no repeat). All keys masked: zeros.
 template <typename T>
 __global__ void decode_attention_kernel(DecodeAttentionArgs a) {
-  constexpr int V = 16 / sizeof(T), kMaxRowVecs = 16;
+  constexpr int V = 16 / sizeof(T), kMaxRowVecs = kDecodeAttentionMaxRowVecs;
   union Vec {
     uint4 raw;
     T e[V];
@@ -421,7 +425,9 @@ void gemv(Element e, const void* x, const void* w, const void* bias, void* out, 
 
 bool decode_attention(Element e, const DecodeAttentionArgs& args, cudaStream_t stream) {
   const int64_t V = e == Element::kF32 ? 4 : 8;
-  if (args.D % V != 0 || args.D / V > 16 || args.Hkv <= 0 || args.H % args.Hkv != 0) return false;  // kMaxRowVecs
+  if (args.D % V != 0 || args.D / V > kDecodeAttentionMaxRowVecs || args.Hkv <= 0 || args.H % args.Hkv != 0) {
+    return false;
+  }
   const int64_t groups = kDecodeAttentionThreads / (args.D / V);
   const int64_t bytes = int64_t(sizeof(float)) * (args.D + args.Tk + groups * args.D);
   if (bytes > 48 * 1024) return false;  // beyond the default dynamic shared memory: the caller falls back
