@@ -7,7 +7,7 @@
 // kernels (granite/kernels/fused_ops.h) and the packed projections. Prefill: the forward over (8, 2048) tokens, 5
 // timed after 2 warm-ups, as the HF script. Also each projection of a decode step alone, by the decode GEMV kernel
 // and by cuBLAS, per row count, and its attention by the fused kernel and by SDPA (device time: calls replayed from a
-// CUDA graph). One JSON line per measurement.
+// CUDA graph), one-row GEMVs per layout, launches overlapped or not. One JSON line per measurement.
 // With "profile" last: only one eager static decode step (fused, packed, first batch size) inside an NVTX range
 // "decode_step", for `ncu --nvtx --nvtx-include decode_step/` (scripts/gpu.sh profile-decode).
 #include <torch/cuda.h>
@@ -130,6 +130,7 @@ int main(int argc, char** argv) {
         granite::Json j{{"bench", "decode_step"},
                         {"mode", graph ? "cuda_graph" : "static_eager"},
                         {"fused_kernels", fused},
+                        {"overlapped_launches", fused && granite::kernels::overlapped_launches()},
                         {"packed_projections", packed},
                         {"batch", batch},
                         {"step_ms", 1e3 * seconds / double(steps)},
@@ -201,6 +202,38 @@ int main(int argc, char** argv) {
                         {"cublas_tb_s", bytes / cublas / 1e12}};
         std::cout << j.dump() << std::endl;
       }
+      // One row: each way of dealing rows to warps (the automatic choice is one of them), launches overlapped (the
+      // default) and not; for gate/up also silu*up inside the GEMV against the GEMV then the elementwise kernel.
+      const auto x = torch::randn({1, shape.k}, opts);
+      auto report = [&](const std::string& form, granite::kernels::GemvLayout layout, bool overlapped, double s) {
+        granite::Json j{{"bench", "gemv_layout"}, {"name", shape.name}, {"form", form},
+                        {"rows_per_warp", layout.rows_per_warp}, {"split", layout.split},
+                        {"overlapped_launches", overlapped}, {"us", 1e6 * s}, {"tb_s", bytes / s / 1e12}};
+        std::cout << j.dump() << std::endl;
+      };
+      for (bool overlapped : {true, false}) {
+        granite::kernels::set_overlapped_launches(overlapped);
+        for (auto layout : {granite::kernels::GemvLayout{0, 0}, {1, 1}, {2, 1}, {1, 2}, {1, 4}}) {
+          if (!overlapped && layout.rows_per_warp != 0) continue;
+          report("gemv", layout, overlapped, per_call(200, [&](int i) {
+                   granite::kernels::gemv(x, weights[size_t(i % copies)], bias, layout);
+                 }));
+        }
+        if (std::string(shape.name) == "gate_up") {
+          const int64_t half = shape.n / 2;
+          report("gemv+silu_mul", {0, 0}, overlapped, per_call(200, [&](int i) {
+                   const auto gu = granite::kernels::gemv(x, weights[size_t(i % copies)], bias);
+                   granite::kernels::silu_mul(gu.narrow(-1, 0, half), gu.narrow(-1, half, half));
+                 }));
+          for (auto layout : {granite::kernels::GemvLayout{0, 0}, {2, 1}, {2, 2}}) {
+            if (!overlapped && layout.rows_per_warp != 0) continue;
+            report("gemv_swiglu", layout, overlapped, per_call(200, [&](int i) {
+                     granite::kernels::gemv_swiglu(x, weights[size_t(i % copies)], bias, layout);
+                   }));
+          }
+        }
+      }
+      granite::kernels::set_overlapped_launches(true);
     }
   }
 
@@ -231,32 +264,40 @@ int main(int argc, char** argv) {
   measure_steps(false, {{false, false}, {false, true}, {true, false}, {true, true}});
   model->pack_for_inference();  // what granite-generate and granite-eval do after loading
   measure_steps(true, {{true, false}, {true, true}});
+  granite::kernels::set_overlapped_launches(false);  // what overlapping the kernels' launches gains
+  measure_steps(true, {{true, true}});
+  granite::kernels::set_overlapped_launches(true);
 
+  auto measure_generation = [&](granite::DecodeSteps mode, const char* name, int64_t batch) {
+    const std::vector<std::vector<int64_t>> prompts(size_t(batch), prompt_ids);
+    granite::GenerationOptions o;
+    o.decode_steps = mode;
+    o.stop_ids = {};  // never stop early: exactly new_tokens per row, like HF's min_new_tokens
+    o.max_new_tokens = 16;
+    granite::generate_batch(*model, prompts, o);  // warm-up (kernels, allocator, cuBLAS)
+    o.max_new_tokens = new_tokens;
+    std::vector<std::vector<int64_t>> out;
+    const double seconds = timed([&] { out = granite::generate_batch(*model, prompts, o); });
+    granite::Json j{{"bench", "decode"},
+                    {"mode", name},
+                    {"batch", batch},
+                    {"overlapped_launches", granite::kernels::overlapped_launches()},
+                    {"prompt_tokens", prompt_tokens},
+                    {"new_tokens", new_tokens},
+                    {"seconds", seconds},
+                    {"tok_s", double(batch * new_tokens) / seconds},
+                    {"first_ids", std::vector<int64_t>(out[0].begin(), out[0].begin() + 8)},
+                    {"params", params},
+                    {"gpu", torch::cuda::is_available() ? "cuda" : "none"}};
+    std::cout << j.dump() << std::endl;
+  };
   for (const auto& [mode, name] : {std::pair{granite::DecodeSteps::Dynamic, "dynamic"},
                                    std::pair{granite::DecodeSteps::CudaGraph, "cuda_graph"}}) {
-    for (int64_t batch : batches) {
-      const std::vector<std::vector<int64_t>> prompts(size_t(batch), prompt_ids);
-      granite::GenerationOptions o;
-      o.decode_steps = mode;
-      o.stop_ids = {};  // never stop early: exactly new_tokens per row, like HF's min_new_tokens
-      o.max_new_tokens = 16;
-      granite::generate_batch(*model, prompts, o);  // warm-up (kernels, allocator, cuBLAS)
-      o.max_new_tokens = new_tokens;
-      std::vector<std::vector<int64_t>> out;
-      const double seconds = timed([&] { out = granite::generate_batch(*model, prompts, o); });
-      granite::Json j{{"bench", "decode"},
-                      {"mode", name},
-                      {"batch", batch},
-                      {"prompt_tokens", prompt_tokens},
-                      {"new_tokens", new_tokens},
-                      {"seconds", seconds},
-                      {"tok_s", double(batch * new_tokens) / seconds},
-                      {"first_ids", std::vector<int64_t>(out[0].begin(), out[0].begin() + 8)},
-                      {"params", params},
-                      {"gpu", torch::cuda::is_available() ? "cuda" : "none"}};
-      std::cout << j.dump() << std::endl;
-    }
+    for (int64_t batch : batches) measure_generation(mode, name, batch);
   }
+  granite::kernels::set_overlapped_launches(false);
+  measure_generation(granite::DecodeSteps::CudaGraph, "cuda_graph", batches.at(0));
+  granite::kernels::set_overlapped_launches(true);
 
   // Prefill: the forward of (8, 2048) tokens (logits included), as HF's model(input_ids=x).
   {

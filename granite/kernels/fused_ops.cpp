@@ -242,38 +242,73 @@ bool gemv_applies(const torch::Tensor& x, const torch::Tensor& weight, const tor
                               bias.scalar_type() == t && bias.device() == x.device()));
 }
 
-}  // namespace
+launch::GemvLayout to_launch(GemvLayout l) { return {l.rows_per_warp, l.split}; }
 
-namespace {
-
-// gemv's launch, its preconditions (gemv_applies) already established.
-torch::Tensor launch_gemv(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias) {
+// gemv's launch, its preconditions (gemv_applies) already established; swiglu: weight (2I, K) -> (.., I).
+torch::Tensor launch_gemv(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias, bool swiglu,
+                          GemvLayout layout) {
   const c10::cuda::CUDAGuard guard(x.device());
-  const int64_t K = weight.size(1), N = weight.size(0);
+  const int64_t K = weight.size(1), N = swiglu ? weight.size(0) / 2 : weight.size(0);
   auto sizes = x.sizes().vec();
   sizes.back() = N;
   auto out = torch::empty(sizes, x.options());
-  launch::gemv(element_of(x), x.data_ptr(), weight.data_ptr(), bias.defined() ? bias.data_ptr() : nullptr,
-               out.data_ptr(), x.numel() / K, N, K, c10::cuda::getCurrentCUDAStream().stream());
-  check_launch("gemv");
+  const auto stream = c10::cuda::getCurrentCUDAStream().stream();
+  const void* b = bias.defined() ? bias.data_ptr() : nullptr;
+  if (swiglu) {
+    launch::gemv_swiglu(element_of(x), x.data_ptr(), weight.data_ptr(), b, out.data_ptr(), x.numel() / K, N, K, stream,
+                        to_launch(layout));
+  } else {
+    launch::gemv(element_of(x), x.data_ptr(), weight.data_ptr(), b, out.data_ptr(), x.numel() / K, N, K, stream,
+                 to_launch(layout));
+  }
+  check_launch(swiglu ? "gemv_swiglu" : "gemv");
   return out;
+}
+
+void check_gemv(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias, bool swiglu,
+                GemvLayout layout) {
+  const char* what = swiglu ? "gemv_swiglu" : "gemv";
+  GRANITE_CHECK(gemv_applies(x, weight, bias), "fused ", what, ": x ", x.sizes(), " ", x.scalar_type(), " and weight ",
+                weight.sizes(), " ", weight.scalar_type(), " must be contiguous, 16-byte aligned, 1..",
+                launch::kMaxGemvRows, " rows of a multiple of 16 bytes, on one CUDA device");
+  GRANITE_CHECK(!swiglu || weight.size(0) % 2 == 0, "fused gemv_swiglu: the packed gate/up weight ", weight.sizes(),
+                " has an odd number of rows");
+  const int64_t rows = x.numel() / weight.size(1);
+  GRANITE_CHECK(layout.rows_per_warp == 0 || launch::gemv_layout_built(to_launch(layout), rows, swiglu), "fused ",
+                what, ": no kernel for layout {", layout.rows_per_warp, ", ", layout.split, "} at ", rows, " rows");
+}
+
+bool gemv_wins(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias) {
+  const int64_t K = x.dim() >= 1 ? x.size(-1) : 0;
+  const bool few_rows = K > 0 && x.numel() / K <= kGemvRowsBeatingCublas;
+  return few_rows && use_fused(x) && gemv_applies(x, weight, bias);
 }
 
 }  // namespace
 
-torch::Tensor gemv(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias) {
-  GRANITE_CHECK(gemv_applies(x, weight, bias), "fused gemv: x ", x.sizes(), " ", x.scalar_type(), " and weight ",
-                weight.sizes(), " ", weight.scalar_type(), " must be contiguous, 16-byte aligned, 1..",
-                launch::kMaxGemvRows, " rows of a multiple of 16 bytes, on one CUDA device");
-  return launch_gemv(x, weight, bias);
+torch::Tensor gemv(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias, GemvLayout layout) {
+  check_gemv(x, weight, bias, false, layout);
+  return launch_gemv(x, weight, bias, false, layout);
+}
+
+torch::Tensor gemv_swiglu(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias,
+                          GemvLayout layout) {
+  check_gemv(x, weight, bias, true, layout);
+  return launch_gemv(x, weight, bias, true, layout);
 }
 
 torch::Tensor linear(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias) {
-  const int64_t K = x.dim() >= 1 ? x.size(-1) : 0;
-  const bool few_rows = K > 0 && x.numel() / K <= kGemvRowsBeatingCublas;
-  if (few_rows && use_fused(x) && gemv_applies(x, weight, bias)) return launch_gemv(x, weight, bias);
+  if (gemv_wins(x, weight, bias)) return launch_gemv(x, weight, bias, false, {});
   return torch::nn::functional::linear(x, weight, bias);
 }
+
+torch::Tensor linear_swiglu(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias) {
+  if (weight.dim() != 2 || weight.size(0) % 2 != 0 || !gemv_wins(x, weight, bias)) return {};
+  return launch_gemv(x, weight, bias, true, {});
+}
+
+void set_overlapped_launches(bool on) { launch::set_overlapped_launches(on); }
+bool overlapped_launches() { return launch::overlapped_launches(); }
 
 torch::Tensor decode_attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v, double scale,
                                const torch::Tensor& mask) {
@@ -333,12 +368,18 @@ torch::Tensor decode_attention(const torch::Tensor&, const torch::Tensor&, const
                                const torch::Tensor&) {
   return {};
 }
-torch::Tensor gemv(const torch::Tensor&, const torch::Tensor&, const torch::Tensor&) {
+torch::Tensor gemv(const torch::Tensor&, const torch::Tensor&, const torch::Tensor&, GemvLayout) {
+  GRANITE_FAIL("granite was built without its fused CUDA kernels");
+}
+torch::Tensor gemv_swiglu(const torch::Tensor&, const torch::Tensor&, const torch::Tensor&, GemvLayout) {
   GRANITE_FAIL("granite was built without its fused CUDA kernels");
 }
 torch::Tensor linear(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias) {
   return torch::nn::functional::linear(x, weight, bias);
 }
+torch::Tensor linear_swiglu(const torch::Tensor&, const torch::Tensor&, const torch::Tensor&) { return {}; }
+void set_overlapped_launches(bool) {}
+bool overlapped_launches() { return false; }
 
 #endif
 

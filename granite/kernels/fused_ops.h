@@ -1,9 +1,9 @@
 #pragma once
 // Fused CUDA kernels standing in for chains of small PyTorch ops when nothing needs their autograd graph (decoding,
 // evaluation): RMSNorm (8 kernels -> 1, and the residual add before it -> the same 1), rotary embedding of q and k
-// (10 -> 1, and the KV cache's two writes -> the same 1), SwiGLU's silu(gate) * up (2 -> 1), and linears over a
-// decode step's few rows (bias copy + GEMV -> 1), and a decode step's attention (SDPA -> 1).
-// They reproduce the composite ops' rounding in bf16/fp16 (granite/kernels/inference_kernels.cu); tests on the GPU
+// (10 -> 1, and the KV cache's two writes -> the same 1), SwiGLU's silu(gate) * up (2 -> 1, or 0 inside the gate/up
+// GEMV), linears over a decode step's few rows (bias copy + GEMV -> 1), and a decode step's attention (SDPA -> 1).
+// They reproduce the composite ops' rounding in bf16/fp16 (granite/kernels/*.cu); tests on the GPU
 // compare them against the composite path (tests/cuda/test_fused_ops.cpp).
 //
 // use_fused(x): the kernels built (a CUDA LibTorch and a CUDA compiler), x on a CUDA device, grad mode off, and not switched off (set_fused_enabled(false) or
@@ -45,8 +45,19 @@ torch::Tensor decode_attention(const torch::Tensor& q, const torch::Tensor& k, c
                                const torch::Tensor& mask);
 
 // x (M, K) @ weight (N, K)^T + bias (N, or undefined) by the decode GEMV kernel, M = 1..8 rows (x (..., K) flattened):
-// a warp per output feature streams the weights once, fp32 sums rounded once as cuBLAS's addmm does.
-torch::Tensor gemv(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias = {});
+// warps stream the weights once, fp32 sums rounded once as cuBLAS's addmm does. layout: how rows are dealt to warps
+// ({0, 0}: chosen by the shape and the device's SM count; tests and benchmarks pin one of
+// launch::gemv_layout_built's, see inference_launchers.h).
+struct GemvLayout {
+  int rows_per_warp = 0, split = 0;
+};
+torch::Tensor gemv(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias = {},
+                   GemvLayout layout = {});
+// SwiGLU's activation from a packed gate/up weight (2I, K) (bias (2I) or undefined) in one kernel:
+// silu(x @ weight[:I]^T + bias[:I]) * (x @ weight[I:]^T + bias[I:]) -> (..., I), rounded as gemv's two halves
+// followed by silu_mul. Same conditions as gemv.
+torch::Tensor gemv_swiglu(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias = {},
+                          GemvLayout layout = {});
 
 // The rows up to which gemv beats cuBLAS on a decode step's projections (H100, 3B shapes:
 // benchmarks/results/2026-12-05-decode.md); beyond them cuBLAS's tensor-core GEMM wins.
@@ -56,5 +67,14 @@ constexpr int64_t kGemvRowsBeatingCublas = 1;
 // rows and gemv's layout conditions hold: one kernel instead of cuBLAS's bias copy + GEMV. Otherwise (CPU, training,
 // larger batches) F::linear itself.
 torch::Tensor linear(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias = {});
+// silu(gate) * up of the packed gate/up projection by gemv_swiglu where linear() would take gemv; otherwise an
+// undefined tensor (the caller runs linear and silu_mul).
+torch::Tensor linear_swiglu(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias = {});
+
+// Overlapped launches of these kernels (Hopper's programmatic dependent launch: each may start while the kernel
+// before it finishes, its first weight loads hiding that one's tail). On by default on sm_90+; off with
+// GRANITE_OVERLAP_LAUNCHES=0 or here, for A/B runs. Results are the same either way.
+void set_overlapped_launches(bool on);
+bool overlapped_launches();
 
 }  // namespace granite::kernels

@@ -3,43 +3,20 @@
 // reproduces the composite ops' rounding: every intermediate PyTorch would store in the element type is rounded to
 // it here too (round-to-nearest-even), arithmetic in fp32 as PyTorch's opmath. The only difference left is the
 // order of the fp32 sum in RMSNorm's mean (a block reduction here, PyTorch's reduce kernel there).
-#include <cuda_bf16.h>
-#include <cuda_fp16.h>
-#include <cuda_runtime.h>
-
+#include <atomic>
 #include <cstdint>
+#include <cstdlib>
+#include <cstring>
 #include <type_traits>
 
-#include "granite/kernels/inference_launchers.h"
+#include "granite/kernels/kernel_common.cuh"
 
 namespace granite::kernels::launch {
 
 namespace {
 
-template <typename T>
-struct Scalar;
-template <>
-struct Scalar<__nv_bfloat16> {
-  static __device__ float load(const __nv_bfloat16* p) { return __bfloat162float(*p); }
-  static __device__ __nv_bfloat16 make(float v) { return __float2bfloat16_rn(v); }
-};
-template <>
-struct Scalar<__half> {
-  static __device__ float load(const __half* p) { return __half2float(*p); }
-  static __device__ __half make(float v) { return __float2half_rn(v); }
-};
-template <>
-struct Scalar<float> {
-  static __device__ float load(const float* p) { return *p; }
-  static __device__ float make(float v) { return v; }
-};
-
-// v rounded to T and back: what PyTorch's stored intermediate holds.
-template <typename T>
-__device__ float round_to(float v) {
-  const T r = Scalar<T>::make(v);
-  return Scalar<T>::load(&r);
-}
+using detail::round_to;
+using detail::Scalar;
 
 // Max over the block, as block_sum (its own shared array: the two may follow each other).
 __device__ float block_max(float v) {
@@ -72,6 +49,8 @@ __device__ float block_sum(float v) {
 template <typename T>
 __global__ void rms_norm_kernel(const T* __restrict__ x, const T* __restrict__ delta, T* __restrict__ sum_out,
                                 const T* __restrict__ weight, T* __restrict__ out, int64_t C, float eps) {
+  detail::wait_for_previous_kernel();
+  detail::allow_next_kernel();
   const int64_t base = int64_t(blockIdx.x) * C;
   auto input = [&](int64_t c) {
     const float v = Scalar<T>::load(x + base + c);
@@ -102,6 +81,8 @@ __global__ void rms_norm_vec_kernel(const T* __restrict__ x, const T* __restrict
     uint4 raw;
     T e[V];
   };
+  detail::wait_for_previous_kernel();
+  detail::allow_next_kernel();
   const int64_t base = int64_t(blockIdx.x) * C, vecs = C / V;
   float v[kVecs][V];
   float sum = 0.f;
@@ -146,6 +127,8 @@ __global__ void rms_norm_vec_kernel(const T* __restrict__ x, const T* __restrict
 // The threads of k's pairs also copy v's two elements when a.v is set (v goes where k goes: a KV cache).
 template <typename T>
 __global__ void rope_kernel(RopeArgs a, int64_t pairs) {
+  detail::wait_for_previous_kernel();
+  detail::allow_next_kernel();
   const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
   if (i >= pairs) return;
   const int64_t half = a.D / 2, d = i % half, head_row = i / half;  // head_row over (B, T, Hq + Hk)
@@ -184,55 +167,14 @@ __global__ void rope_kernel(RopeArgs a, int64_t pairs) {
 template <typename T>
 __global__ void silu_mul_kernel(const T* __restrict__ gate, const T* __restrict__ up, T* __restrict__ out,
                                 int64_t n, int64_t in_row, int64_t total) {
+  detail::wait_for_previous_kernel();
+  detail::allow_next_kernel();
   const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
   if (i >= total) return;
   const int64_t at = (i / n) * in_row + i % n;
   const float g = Scalar<T>::load(gate + at);
-  const float s = round_to<T>(g / (1.f + expf(-g)));  // c10::cuda::compat::exp(float) is ::expf
+  const float s = detail::silu_rounded<T>(g);
   out[i] = Scalar<T>::make(__fmul_rn(s, Scalar<T>::load(up + at)));
-}
-
-// A warp per output feature n (8 per block): lanes stride over w's row n with 16-byte loads, kUnroll of them in
-// flight, each multiplied with the same columns of every input row (x is small and stays in L1); then a warp sum.
-template <typename T, int M>
-__global__ void gemv_kernel(const T* __restrict__ x, const T* __restrict__ w, const T* __restrict__ bias,
-                            T* __restrict__ out, int64_t N, int64_t K) {
-  constexpr int V = 16 / sizeof(T), kUnroll = 4, kStride = 32 * V;
-  const int lane = threadIdx.x % 32;
-  const int64_t n = int64_t(blockIdx.x) * (blockDim.x / 32) + threadIdx.x / 32;
-  if (n >= N) return;
-  const T* row = w + n * K;
-  float acc[M];
-#pragma unroll
-  for (int m = 0; m < M; ++m) acc[m] = 0.f;
-  auto accumulate = [&](const uint4& wv, int64_t k) {
-    const T* we = reinterpret_cast<const T*>(&wv);
-#pragma unroll
-    for (int m = 0; m < M; ++m) {
-      const uint4 xv = __ldg(reinterpret_cast<const uint4*>(x + m * K + k));
-      const T* xe = reinterpret_cast<const T*>(&xv);
-#pragma unroll
-      for (int j = 0; j < V; ++j) acc[m] = fmaf(Scalar<T>::load(we + j), Scalar<T>::load(xe + j), acc[m]);
-    }
-  };
-  int64_t k = int64_t(lane) * V;
-  for (; k + (kUnroll - 1) * kStride < K; k += kUnroll * kStride) {
-    uint4 wv[kUnroll];
-#pragma unroll
-    for (int u = 0; u < kUnroll; ++u) wv[u] = __ldg(reinterpret_cast<const uint4*>(row + k + u * kStride));
-#pragma unroll
-    for (int u = 0; u < kUnroll; ++u) accumulate(wv[u], k + u * kStride);
-  }
-  for (; k < K; k += kStride) accumulate(__ldg(reinterpret_cast<const uint4*>(row + k)), k);
-#pragma unroll
-  for (int m = 0; m < M; ++m) {
-    for (int offset = 16; offset > 0; offset >>= 1) acc[m] += __shfl_xor_sync(0xffffffffu, acc[m], offset);
-  }
-  if (lane == 0) {
-    const float b = bias != nullptr ? Scalar<T>::load(bias + n) : 0.f;
-#pragma unroll
-    for (int m = 0; m < M; ++m) out[m * N + n] = Scalar<T>::make(acc[m] + b);
-  }
 }
 
 // The most 16-byte vectors a key row may have (a thread keeps one row in registers): D <= 128 in bf16/fp16, 64 in
@@ -251,6 +193,8 @@ __global__ void decode_attention_kernel(DecodeAttentionArgs a) {
     T e[V];
   };
   extern __shared__ float smem[];
+  detail::wait_for_previous_kernel();
+  detail::allow_next_kernel();
   const int64_t b = blockIdx.x / a.H, h = blockIdx.x % a.H, hk = h / (a.H / a.Hkv);
   const int D = int(a.D), per_row = D / V, groups = blockDim.x / per_row;
   float* qs = smem;              // D
@@ -330,24 +274,12 @@ __global__ void decode_attention_kernel(DecodeAttentionArgs a) {
   }
 }
 
-// Calls f with the CUDA element type of e as a null pointer (its type is what matters).
-template <typename F>
-void dispatch(Element e, F&& f) {
-  switch (e) {
-    case Element::kBF16: f(static_cast<__nv_bfloat16*>(nullptr)); break;
-    case Element::kF16: f(static_cast<__half*>(nullptr)); break;
-    case Element::kF32: f(static_cast<float*>(nullptr)); break;
-  }
-}
-
-unsigned blocks_for(int64_t n, int threads) { return unsigned((n + threads - 1) / threads); }
-
 }  // namespace
 
 void rms_norm(Element e, const void* x, const void* delta, void* sum_out, const void* weight, void* out, int64_t rows,
               int64_t C, float eps, cudaStream_t stream) {
   if (rows == 0) return;
-  dispatch(e, [&](auto* type) {
+  detail::dispatch(e, [&](auto* type) {
     using T = std::remove_pointer_t<decltype(type)>;
     const auto* xp = static_cast<const T*>(x);
     const auto* dp = static_cast<const T*>(delta);
@@ -362,17 +294,21 @@ void rms_norm(Element e, const void* x, const void* delta, void* sum_out, const 
       const int per_thread = vecs <= 1024 ? 1 : (vecs <= 2048 ? 2 : 4);
       const int64_t needed = (vecs + per_thread - 1) / per_thread;
       const int threads = int(((needed + 31) / 32) * 32);
+      auto launch_vec = [&](auto kernel) {
+        detail::launch_kernel(kernel, dim3(unsigned(rows)), dim3(threads), 0, stream, xp, dp, sp, wp, op, C, eps);
+      };
       switch (per_thread) {
-        case 1: rms_norm_vec_kernel<T, 1><<<unsigned(rows), threads, 0, stream>>>(xp, dp, sp, wp, op, C, eps); break;
-        case 2: rms_norm_vec_kernel<T, 2><<<unsigned(rows), threads, 0, stream>>>(xp, dp, sp, wp, op, C, eps); break;
-        default: rms_norm_vec_kernel<T, 4><<<unsigned(rows), threads, 0, stream>>>(xp, dp, sp, wp, op, C, eps); break;
+        case 1: launch_vec(rms_norm_vec_kernel<T, 1>); break;
+        case 2: launch_vec(rms_norm_vec_kernel<T, 2>); break;
+        default: launch_vec(rms_norm_vec_kernel<T, 4>); break;
       }
       return;
     }
     // One warp per 256 elements of a row, 32..1024 threads.
     int threads = int(((C + 255) / 256) * 32);
     threads = threads < 32 ? 32 : (threads > 1024 ? 1024 : threads);
-    rms_norm_kernel<T><<<unsigned(rows), threads, 0, stream>>>(xp, dp, sp, wp, op, C, eps);
+    detail::launch_kernel(rms_norm_kernel<T>, dim3(unsigned(rows)), dim3(threads), 0, stream, xp, dp, sp, wp, op, C,
+                          eps);
   });
 }
 
@@ -380,9 +316,10 @@ void rope(Element e, const RopeArgs& args, cudaStream_t stream) {
   const int64_t pairs = args.B * args.T * (args.Hq + args.Hk) * (args.D / 2);
   if (pairs == 0) return;
   constexpr int threads = 256;
-  dispatch(e, [&](auto* type) {
+  detail::dispatch(e, [&](auto* type) {
     using E = std::remove_pointer_t<decltype(type)>;
-    rope_kernel<E><<<blocks_for(pairs, threads), threads, 0, stream>>>(args, pairs);
+    detail::launch_kernel(rope_kernel<E>, dim3(detail::blocks_for(pairs, threads)), dim3(threads), 0, stream, args,
+                          pairs);
   });
 }
 
@@ -391,35 +328,11 @@ void silu_mul(Element e, const void* gate, const void* up, void* out, int64_t ro
   const int64_t total = rows * n;
   if (total == 0) return;
   constexpr int threads = 256;
-  dispatch(e, [&](auto* type) {
+  detail::dispatch(e, [&](auto* type) {
     using T = std::remove_pointer_t<decltype(type)>;
-    silu_mul_kernel<T><<<blocks_for(total, threads), threads, 0, stream>>>(
-        static_cast<const T*>(gate), static_cast<const T*>(up), static_cast<T*>(out), n, in_row, total);
-  });
-}
-
-void gemv(Element e, const void* x, const void* w, const void* bias, void* out, int64_t M, int64_t N, int64_t K,
-          cudaStream_t stream) {
-  if (M == 0 || N == 0) return;
-  constexpr int threads = 256, rows_per_block = threads / 32;
-  const unsigned blocks = blocks_for(N, rows_per_block);
-  dispatch(e, [&](auto* type) {
-    using T = std::remove_pointer_t<decltype(type)>;
-    const auto* xp = static_cast<const T*>(x);
-    const auto* wp = static_cast<const T*>(w);
-    const auto* bp = static_cast<const T*>(bias);
-    auto* op = static_cast<T*>(out);
-    switch (M) {
-      case 1: gemv_kernel<T, 1><<<blocks, threads, 0, stream>>>(xp, wp, bp, op, N, K); break;
-      case 2: gemv_kernel<T, 2><<<blocks, threads, 0, stream>>>(xp, wp, bp, op, N, K); break;
-      case 3: gemv_kernel<T, 3><<<blocks, threads, 0, stream>>>(xp, wp, bp, op, N, K); break;
-      case 4: gemv_kernel<T, 4><<<blocks, threads, 0, stream>>>(xp, wp, bp, op, N, K); break;
-      case 5: gemv_kernel<T, 5><<<blocks, threads, 0, stream>>>(xp, wp, bp, op, N, K); break;
-      case 6: gemv_kernel<T, 6><<<blocks, threads, 0, stream>>>(xp, wp, bp, op, N, K); break;
-      case 7: gemv_kernel<T, 7><<<blocks, threads, 0, stream>>>(xp, wp, bp, op, N, K); break;
-      case 8: gemv_kernel<T, 8><<<blocks, threads, 0, stream>>>(xp, wp, bp, op, N, K); break;
-      default: break;  // the caller keeps M <= kMaxGemvRows
-    }
+    detail::launch_kernel(silu_mul_kernel<T>, dim3(detail::blocks_for(total, threads)), dim3(threads), 0, stream,
+                          static_cast<const T*>(gate), static_cast<const T*>(up), static_cast<T*>(out), n, in_row,
+                          total);
   });
 }
 
@@ -432,11 +345,41 @@ bool decode_attention(Element e, const DecodeAttentionArgs& args, cudaStream_t s
   const int64_t bytes = int64_t(sizeof(float)) * (args.D + args.Tk + groups * args.D);
   if (bytes > 48 * 1024) return false;  // beyond the default dynamic shared memory: the caller falls back
   if (args.B * args.H == 0) return true;
-  dispatch(e, [&](auto* type) {
+  detail::dispatch(e, [&](auto* type) {
     using T = std::remove_pointer_t<decltype(type)>;
-    decode_attention_kernel<T><<<unsigned(args.B * args.H), kDecodeAttentionThreads, size_t(bytes), stream>>>(args);
+    detail::launch_kernel(decode_attention_kernel<T>, dim3(unsigned(args.B * args.H)), dim3(kDecodeAttentionThreads),
+                          size_t(bytes), stream, args);
   });
   return true;
+}
+
+namespace {
+std::atomic<bool>& overlap_flag() {
+  static std::atomic<bool> flag{[] {
+    const char* env = std::getenv("GRANITE_OVERLAP_LAUNCHES");
+    return env == nullptr || std::strcmp(env, "0") != 0;
+  }()};
+  return flag;
+}
+}  // namespace
+
+void set_overlapped_launches(bool on) { overlap_flag() = on; }
+bool overlapped_launches() { return overlap_flag(); }
+
+bool detail::overlap_on_current_device() {
+  if (!overlap_flag()) return false;
+  int device = 0;
+  cudaGetDevice(&device);
+  static std::atomic<int> major[64];  // compute capability major + 1 once known (0, static zero: not yet asked)
+  if (device < 0 || device >= 64) return false;
+  int known = major[device].load();
+  if (known == 0) {
+    int m = 0;
+    cudaDeviceGetAttribute(&m, cudaDevAttrComputeCapabilityMajor, device);
+    known = m + 1;
+    major[device] = known;
+  }
+  return known - 1 >= 9;
 }
 
 const char* last_error() {

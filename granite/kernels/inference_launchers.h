@@ -1,8 +1,8 @@
 #pragma once
-// Launchers of the fused inference kernels (inference_kernels.cu), on raw device pointers: this header and the .cu
-// know nothing of LibTorch (nvcc compiles them alone, fast); granite/kernels/fused_ops.cpp checks the tensors and
-// calls them. Element types: kBF16, kF16, kF32 -- every input and output of one call has the same type.
-// Each kernel reproduces the rounding of the composite PyTorch ops it replaces (see fused_ops.h).
+// Launchers of the fused inference kernels (inference_kernels.cu, gemv_kernels.cu), on raw device pointers: this
+// header and the .cu files know nothing of LibTorch (nvcc compiles them alone, fast); granite/kernels/fused_ops.cpp
+// checks the tensors and calls them. Element types: kBF16, kF16, kF32 -- every input and output of one call has the
+// same type. Each kernel reproduces the rounding of the composite PyTorch ops it replaces (see fused_ops.h).
 #include <cstdint>
 
 typedef struct CUstream_st* cudaStream_t;
@@ -45,11 +45,24 @@ void silu_mul(Element e, const void* gate, const void* up, void* out, int64_t ro
 
 // out (M, N) = x (M, K) @ w (N, K)^T + bias (N, or null), rounded once from the fp32 sum as cuBLAS's addmm does;
 // M <= kMaxGemvRows, everything contiguous, K a multiple of 16 bytes' worth of elements, pointers 16-byte aligned.
-// A warp per output feature reads w's row with 16-byte loads: the matrix-vector products of decoding, where the
+// Warps stream w's rows with 16-byte loads (gemv_kernels.cu): the matrix-vector products of decoding, where the
 // weights' bytes are the whole cost and cuBLAS adds a kernel to copy the bias in first.
 constexpr int64_t kMaxGemvRows = 8;
+// How the rows are dealt to warps: rows_per_warp rows each over 1/split of K (split warps per row). {0, 0}: chosen
+// by choose_gemv_layout; tests and benchmarks pin one. Built: {1,1} {2,1} {1,2} {1,4} for one input row, {1,1} for
+// more; the SwiGLU form {2,1} {2,2}.
+struct GemvLayout {
+  int rows_per_warp = 0, split = 0;
+};
+// The layout that gives the busiest SM the fewest weight rows (blocks are dealt out evenly over the SMs).
+GemvLayout choose_gemv_layout(int64_t M, int64_t N, bool swiglu);
+bool gemv_layout_built(GemvLayout layout, int64_t M, bool swiglu);
 void gemv(Element e, const void* x, const void* w, const void* bias, void* out, int64_t M, int64_t N, int64_t K,
-          cudaStream_t stream);
+          cudaStream_t stream, GemvLayout layout = {});
+// SwiGLU's first half in one kernel: out (M, I) = silu(x @ w[:I]^T + bias[:I]) * (x @ w[I:]^T + bias[I:]) for a
+// packed gate/up weight w (2I, K) (bias (2I) or null), rounded as gemv's two halves followed by silu_mul.
+void gemv_swiglu(Element e, const void* x, const void* w, const void* bias, void* out, int64_t M, int64_t I,
+                 int64_t K, cudaStream_t stream, GemvLayout layout = {});
 
 // Attention of one new query per (b, h) over Tk keys: out (B, 1, H, D) contiguous = softmax(q.k^T * scale + mask) v,
 // fp32 inside. Elements: q (b, h, d) at b * q_b + h * q_h + d; k and v (b, hk, j, d) at b * kv_b + hk * kv_h +
@@ -67,6 +80,11 @@ struct DecodeAttentionArgs {
 };
 constexpr int kDecodeAttentionThreads = 256;
 bool decode_attention(Element e, const DecodeAttentionArgs& args, cudaStream_t stream);
+
+// Overlapped launches (programmatic dependent launch, sm_90+: kernel_common.cuh): each kernel here may start while
+// the one before it finishes. On unless GRANITE_OVERLAP_LAUNCHES=0 or switched off here (A/B runs).
+void set_overlapped_launches(bool on);
+bool overlapped_launches();
 
 // The last CUDA error of a launch as text ("" when none): the C++ side turns it into an exception.
 const char* last_error();

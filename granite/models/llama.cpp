@@ -77,7 +77,10 @@ LlamaMLPImpl::LlamaMLPImpl(const ModelConfig& cfg) : I_(cfg.intermediate_size) {
 
 torch::Tensor LlamaMLPImpl::forward(const torch::Tensor& x) {
   torch::Tensor gate, up;
-  if (auto gate_up = gate_up_.forward(x); gate_up.defined()) {  // packed (inference): halves of one GEMM's output
+  if (const auto [weight, bias] = gate_up_.usable(); weight.defined()) {  // packed (inference): one GEMM
+    // one decode row: silu(gate) * up straight out of the GEMV; else the halves of the GEMM's output
+    if (auto act = kernels::linear_swiglu(x, weight, bias); act.defined()) return project(down_proj, act);
+    const auto gate_up = kernels::linear(x, weight, bias);
     gate = gate_up.narrow(-1, 0, I_);
     up = gate_up.narrow(-1, I_, I_);
   } else {

@@ -39,13 +39,18 @@ bool PackedLinears::intact() const {
   return true;
 }
 
-torch::Tensor PackedLinears::forward(const torch::Tensor& x) {
+std::pair<torch::Tensor, torch::Tensor> PackedLinears::usable() {
   if (!weight_.defined() || at::GradMode::is_enabled()) return {};
   if (!intact()) {  // a part was re-pointed: the packed copy is stale (and would hold memory)
     weight_ = bias_ = torch::Tensor();
     return {};
   }
-  return kernels::linear(x, weight_, bias_);
+  return {weight_, bias_};
+}
+
+torch::Tensor PackedLinears::forward(const torch::Tensor& x) {
+  const auto [weight, bias] = usable();
+  return weight.defined() ? kernels::linear(x, weight, bias) : torch::Tensor();
 }
 
 }  // namespace granite

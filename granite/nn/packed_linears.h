@@ -8,6 +8,7 @@
 // flat buffers) makes the parts independent again, and the packed copy is dropped.
 #include <torch/nn/modules/linear.h>
 
+#include <utility>
 #include <vector>
 
 namespace granite {
@@ -21,6 +22,9 @@ class PackedLinears {
   // (.., in) -> (.., sum of out_features): the parts' outputs side by side, in order. Undefined when the packed
   // path does not apply (grad mode on, not packed, or a part re-pointed): the caller then runs the parts.
   torch::Tensor forward(const torch::Tensor& x);
+  // The packed weight and bias (bias undefined when the parts have none) where forward() would use them, else
+  // undefined tensors: for kernels that fuse what follows the GEMM (kernels::linear_swiglu).
+  std::pair<torch::Tensor, torch::Tensor> usable();
   bool packed() const { return weight_.defined(); }
 
  private:

@@ -10,6 +10,7 @@
 #include <cmath>
 #include <tuple>
 
+#include "granite/generate/static_decode.h"
 #include "granite/io/pretrained.h"
 #include "granite/kernels/fused_ops.h"
 #include "granite/nn/attention.h"
@@ -26,6 +27,7 @@ struct CompositeOnly {
 };
 
 const torch::ScalarType kTypes[] = {torch::kBFloat16, torch::kHalf, torch::kFloat};
+using granite::kernels::GemvLayout;
 
 }  // namespace
 
@@ -166,10 +168,18 @@ TEST_CASE("the decode GEMV is as close to the exact product as cuBLAS's linear, 
           const auto theirs = torch::nn::functional::linear(x, w, b);  // cuBLAS
           if (M <= granite::kernels::kGemvRowsBeatingCublas) REQUIRE(torch::equal(granite::kernels::linear(x, w, b), ours));
           REQUIRE(ours.sizes() == theirs.sizes());
-          const double our_err = (ours.to(torch::kDouble) - exact).abs().max().item<double>();
           const double their_err = (theirs.to(torch::kDouble) - exact).abs().max().item<double>();
-          INFO("max error: ours " << our_err << ", cuBLAS " << their_err);
-          REQUIRE(our_err <= 2.0 * their_err + 1e-5);
+          // every layout built for M rows (the automatic choice is one of them)
+          for (auto layout : {GemvLayout{1, 1}, GemvLayout{2, 1}, GemvLayout{1, 2}, GemvLayout{1, 4}}) {
+            if (M > 1 && layout.rows_per_warp * layout.split > 1) continue;
+            const auto pinned = granite::kernels::gemv(x, w, b, layout);
+            const double our_err = (pinned.to(torch::kDouble) - exact).abs().max().item<double>();
+            INFO("layout {" << layout.rows_per_warp << ", " << layout.split << "} max error: ours " << our_err
+                            << ", cuBLAS " << their_err);
+            REQUIRE(our_err <= 2.0 * their_err + 1e-5);
+            // two rows a warp or one, each row's sum runs in the same order
+            if (layout.split == 1) REQUIRE(torch::equal(pinned, granite::kernels::gemv(x, w, b, {1, 1})));
+          }
         }
       }
     }
@@ -183,6 +193,80 @@ TEST_CASE("the decode GEMV is as close to the exact product as cuBLAS's linear, 
   const auto x9 = torch::randn({9, 64}, torch::TensorOptions().dtype(torch::kBFloat16).device(torch::kCUDA));
   REQUIRE_THROWS_WITH(granite::kernels::gemv(x9, torch::randn({32, 64}, x9.options())),
                       Catch::Contains("1..8 rows"));
+  const auto x1 = x9.narrow(0, 0, 1), w1 = torch::randn({32, 64}, x9.options());
+  REQUIRE_THROWS_WITH(granite::kernels::gemv(x1, w1, {}, {1, 3}), Catch::Contains("no kernel for layout {1, 3}"));
+  REQUIRE_THROWS_WITH(granite::kernels::gemv(x9.narrow(0, 0, 2), w1, {}, {1, 2}),
+                      Catch::Contains("no kernel for layout {1, 2} at 2 rows"));
+}
+
+TEST_CASE("the SwiGLU GEMV equals the packed gate/up GEMV followed by silu*up bit for bit", "[cuda][kernels]") {
+  torch::NoGradGuard no_grad;
+  torch::manual_seed(8);
+  for (auto dtype : kTypes) {
+    for (int64_t M : {1, 3}) {
+      for (auto [I, K] : {std::pair<int64_t, int64_t>{5, 64}, {1000, 512}, {2560, 2560}}) {
+        for (bool biased : {true, false}) {
+          INFO(dtype << " M=" << M << " I=" << I << " K=" << K << " bias=" << biased);
+          const auto opts = torch::TensorOptions().dtype(dtype).device(torch::kCUDA);
+          const auto x = torch::randn({M, K}, opts), w = torch::randn({2 * I, K}, opts) / std::sqrt(double(K));
+          const auto b = biased ? torch::randn({2 * I}, opts) : torch::Tensor();
+          // a warp per gate/up pair sums each row as the one-row-a-warp GEMV; two warps a pair as the split GEMV
+          for (int split : {1, 2}) {
+            if (M > 1 && split > 1) continue;
+            const auto gate_up = granite::kernels::gemv(x, w, b, {1, split});
+            const auto want = granite::kernels::silu_mul(gate_up.narrow(-1, 0, I), gate_up.narrow(-1, I, I));
+            const auto got = granite::kernels::gemv_swiglu(x, w, b, {2, split});
+            REQUIRE(got.sizes() == want.sizes());
+            REQUIRE(torch::equal(got, want));
+          }
+          // the model's entry: the fused form where linear() takes the GEMV (one row), else nothing
+          const auto fused = granite::kernels::linear_swiglu(x, w, b);
+          REQUIRE(fused.defined() == (M <= granite::kernels::kGemvRowsBeatingCublas));
+          if (fused.defined()) REQUIRE(torch::equal(fused, granite::kernels::gemv_swiglu(x, w, b)));
+        }
+      }
+    }
+  }
+  const auto x = torch::randn({1, 64}, torch::TensorOptions().dtype(torch::kBFloat16).device(torch::kCUDA));
+  REQUIRE_THROWS_WITH(granite::kernels::gemv_swiglu(x, torch::randn({7, 64}, x.options())),
+                      Catch::Contains("odd number of rows"));
+  CompositeOnly off;
+  REQUIRE_FALSE(granite::kernels::linear_swiglu(x, torch::randn({8, 64}, x.options())).defined());
+}
+
+TEST_CASE("overlapped kernel launches change no result: decode steps equal with them on and off, graph and eager",
+          "[cuda][kernels][generate]") {
+  torch::NoGradGuard no_grad;
+  granite::LoadOptions opts;
+  opts.device = torch::kCUDA;
+  opts.dtype = torch::kBFloat16;
+  auto model = granite::load_pretrained(granite::test::source_path("tests/fixtures/hf/llama_gqa_bias_untied_theta1e7"),
+                                        opts);
+  model->eval();
+  model->pack_for_inference();  // the packed q/k/v and the SwiGLU GEMV: every decode kernel
+  const int64_t capacity = 24;
+  const auto prompt = torch::tensor(std::vector<int64_t>{4, 8, 15, 16, 23}, torch::kInt64).unsqueeze(0).cuda();
+  auto decode = [&](bool overlapped, bool graph) {
+    granite::kernels::set_overlapped_launches(overlapped);
+    granite::KVCache cache(model->config(), 1, capacity, torch::kBFloat16, torch::kCUDA);
+    model->forward(prompt, {}, &cache);
+    const auto valid = torch::ones({1, capacity}, torch::TensorOptions().dtype(torch::kBool).device(torch::kCUDA));
+    granite::StaticDecoder decoder(*model, cache, valid, graph);
+    std::vector<torch::Tensor> logits;
+    for (int64_t step = 0; step < 6; ++step) {
+      const int64_t slot = 5 + step;
+      logits.push_back(decoder.step({30 + step}, slot, {slot}).clone());
+    }
+    REQUIRE(decoder.captured() == graph);
+    granite::kernels::set_overlapped_launches(true);
+    return logits;
+  };
+  const auto reference = decode(false, false);
+  for (auto [overlapped, graph] : {std::pair{true, false}, {false, true}, {true, true}}) {
+    INFO("overlapped " << overlapped << ", graph " << graph);
+    const auto got = decode(overlapped, graph);
+    for (size_t i = 0; i < got.size(); ++i) REQUIRE(torch::equal(got[i], reference[i]));
+  }
 }
 
 TEST_CASE("fused residual add + RMSNorm: the sum bit for bit, the norm as the fused RMSNorm of that sum",
