@@ -126,11 +126,14 @@ std::vector<std::vector<int64_t>> generate_batch(CausalLMImpl& model,
   DecodeSteps mode = options.decode_steps;
   if (mode == DecodeSteps::Auto) mode = device.is_cuda() ? DecodeSteps::CudaGraph : DecodeSteps::Dynamic;
   std::unique_ptr<StaticDecoder> fixed;
+  // Greedy without a penalty needs nothing from the host between steps: the static step feeds its own argmax
+  // forward on the device and runs one step ahead of the host's bookkeeping.
+  const bool chained = options.sampling.greedy && options.repetition_penalty == 1.0;
   if (mode != DecodeSteps::Dynamic && options.max_new_tokens > 1)
-    fixed = std::make_unique<StaticDecoder>(model, cache, valid, mode == DecodeSteps::CudaGraph);
+    fixed = std::make_unique<StaticDecoder>(model, cache, valid, mode == DecodeSteps::CudaGraph, chained);
   int64_t live = B;
-  for (int64_t slot = longest;; ++slot) {
-    const std::vector<int64_t> next = choose_next(last, rows, options);
+  // Records every live row's next id; returns how many rows are still live.
+  auto take = [&](const std::vector<int64_t>& next) {
     for (size_t b = 0; b < rows.size(); ++b) {
       Row& row = rows[b];
       if (row.done) continue;
@@ -142,24 +145,50 @@ std::vector<std::vector<int64_t>> generate_batch(CausalLMImpl& model,
         --live;
       }
     }
-    if (live == 0) break;
-    // Decode one position for every row (stopped rows feed their last id; their output no longer changes).
-    std::vector<int64_t> step_ids(rows.size());
-    for (size_t b = 0; b < rows.size(); ++b) step_ids[b] = rows[b].out.back();
-    if (fixed) {  // this step writes cache slot `slot`; row b's position is slot - pad[b]
-      std::vector<int64_t> step_positions(rows.size());
-      for (size_t b = 0; b < rows.size(); ++b) step_positions[b] = slot - pad[b];
-      last = fixed->step(step_ids, slot, step_positions);
-      continue;
+    return live;
+  };
+  if (fixed && chained) {
+    // The first id came from the prefill; each of the other max_new_tokens - 1 from one step. Stopped rows keep
+    // being fed their argmax (rows are independent; their output no longer changes).
+    if (take(choose_next(last, rows, options)) > 0) {
+      std::vector<int64_t> step_ids(rows.size()), step_positions(rows.size());
+      for (size_t b = 0; b < rows.size(); ++b) {
+        step_ids[b] = rows[b].out.back();
+        step_positions[b] = longest - pad[b];
+      }
+      fixed->start(step_ids, longest, step_positions);
+      const int64_t steps = options.max_new_tokens - 1;
+      int64_t queued = 0;
+      fixed->queue_step();
+      ++queued;
+      do {
+        if (queued < steps) {  // the next step goes out before this one's ids are read
+          fixed->queue_step();
+          ++queued;
+        }
+      } while (take(fixed->take_ids()) > 0);
     }
-    auto step = torch::tensor(step_ids, ids_opts).to(device).unsqueeze(1);
-    torch::Tensor step_positions, step_mask;
-    if (padded) {
-      step_positions = slot - pad_offsets;                                 // (B, 1)
-      step_mask = valid.narrow(1, 0, slot + 1).unsqueeze(1).unsqueeze(1);  // (B, 1, 1, slot + 1)
+  } else {
+    for (int64_t slot = longest;; ++slot) {
+      if (take(choose_next(last, rows, options)) == 0) break;
+      // Decode one position for every row (stopped rows feed their last id; their output no longer changes).
+      std::vector<int64_t> step_ids(rows.size());
+      for (size_t b = 0; b < rows.size(); ++b) step_ids[b] = rows[b].out.back();
+      if (fixed) {  // this step writes cache slot `slot`; row b's position is slot - pad[b]
+        std::vector<int64_t> step_positions(rows.size());
+        for (size_t b = 0; b < rows.size(); ++b) step_positions[b] = slot - pad[b];
+        last = fixed->step(step_ids, slot, step_positions);
+        continue;
+      }
+      auto step = torch::tensor(step_ids, ids_opts).to(device).unsqueeze(1);
+      torch::Tensor step_positions, step_mask;
+      if (padded) {
+        step_positions = slot - pad_offsets;                                 // (B, 1)
+        step_mask = valid.narrow(1, 0, slot + 1).unsqueeze(1).unsqueeze(1);  // (B, 1, 1, slot + 1)
+      }
+      h = model.hidden_states(step, step_positions, step_mask, &cache);
+      last = kernels::linear(h.select(1, 0), model.lm_head_weight());
     }
-    h = model.hidden_states(step, step_positions, step_mask, &cache);
-    last = kernels::linear(h.select(1, 0), model.lm_head_weight());
   }
   model.train(was_training);
   for (size_t b = 0; b < rows.size(); ++b) result[b] = std::move(rows[b].out);

@@ -2,6 +2,9 @@
 // and sampled with per-row seeds), on both architectures; rows stop on their own.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
+#include <utility>
+
 #include "granite/generate/generator.h"
 #include "granite/io/pretrained.h"
 #include "support/paths.h"
@@ -102,5 +105,34 @@ TEST_CASE("static-shape decode steps (what a CUDA graph records) equal the dynam
     o.decode_steps = granite::DecodeSteps::CudaGraph;  // on CPU: the static steps, uncaptured
     CHECK(granite::generate_batch(*model, kPrompts, o) == dynamic);
     CHECK(granite::generate(*model, kPrompts[0], o) == dynamic[0]);
+
+    // Greedy static steps run one step ahead of the host (the argmax fed forward on the device): rows stopping at
+    // different steps, and the streamed tokens, are still exactly the dynamic decoder's.
+    REQUIRE(dynamic[1].size() == 10);
+    o.stop_ids = {dynamic[1][3], dynamic[2][6]};
+    std::vector<std::pair<size_t, int64_t>> streamed[2];
+    std::vector<std::vector<int64_t>> stopped[2];
+    for (int s = 0; s < 2; ++s) {
+      o.decode_steps = s == 0 ? granite::DecodeSteps::Dynamic : granite::DecodeSteps::Static;
+      stopped[s] = granite::generate_batch(*model, kPrompts, o, [&](size_t b, int64_t id) {
+        streamed[s].emplace_back(b, id);
+      });
+    }
+    CHECK(stopped[1] == stopped[0]);
+    CHECK(streamed[1] == streamed[0]);
+    CHECK(stopped[0][1].size() <= 4);  // row 1 stopped early, at its own step
+    const auto by_length = [](const auto& a, const auto& b) { return a.size() < b.size(); };
+    const auto [shortest, longest] = std::minmax_element(stopped[0].begin(), stopped[0].end(), by_length);
+    CHECK(shortest->size() < longest->size());
+    o.stop_ids = {};
+
+    // Sampling (per-row seeds) takes the host round trip each step: the static steps give the dynamic ones' tokens.
+    o.sampling.greedy = false;
+    o.sampling.temperature = 0.8;
+    o.sampling.top_k = 20;
+    o.decode_steps = granite::DecodeSteps::Dynamic;
+    const auto sampled = granite::generate_batch(*model, kPrompts, o);
+    o.decode_steps = granite::DecodeSteps::Static;
+    CHECK(granite::generate_batch(*model, kPrompts, o) == sampled);
   }
 }
