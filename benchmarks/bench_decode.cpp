@@ -37,6 +37,7 @@
 #include "granite/kernels/fused_ops.h"
 #include "granite/models/factory.h"
 #include "granite/nn/attention.h"
+#include "granite/nn/rotary.h"
 
 namespace {
 
@@ -218,6 +219,28 @@ int main(int argc, char** argv) {
           report("gemv", layout, overlapped, per_call(200, [&](int i) {
                    granite::kernels::gemv(x, weights[size_t(i % copies)], bias, layout);
                  }));
+        }
+        if (std::string(shape.name) == "qkv") {  // with rope and the KV cache writes: after the GEMV, or inside it
+          const int64_t cap = prompt_tokens + new_tokens;
+          const auto keys = torch::zeros({1, Hk, cap, D}, opts), values = torch::zeros({1, Hk, cap, D}, opts);
+          auto [cos, sin] = granite::rope_cos_sin(torch::full({1, 1}, prompt_tokens, torch::kInt64).cuda(), D,
+                                                  cfg.rope_theta, torch::kBFloat16);
+          const auto slots = torch::full({1}, prompt_tokens, torch::TensorOptions().dtype(torch::kInt64).device(
+                                                                  torch::kCUDA));
+          report("gemv+rope_into_cache", {0, 0}, overlapped, per_call(200, [&](int i) {
+                   const auto qkv = granite::kernels::gemv(x, weights[size_t(i % copies)], bias).view({1, 1, -1});
+                   granite::kernels::rope_into_cache(qkv.narrow(-1, 0, Hq * D).view({1, 1, Hq, D}),
+                                                     qkv.narrow(-1, Hq * D, Hk * D).view({1, 1, Hk, D}),
+                                                     qkv.narrow(-1, (Hq + Hk) * D, Hk * D).view({1, 1, Hk, D}),
+                                                     cos, sin, keys, values, slots, 0);
+                 }));
+          for (auto layout : {granite::kernels::GemvLayout{0, 0}, {2, 1}, {2, 2}}) {
+            if (!overlapped && layout.rows_per_warp != 0) continue;
+            report("gemv_rope_into_cache", layout, overlapped, per_call(200, [&](int i) {
+                     granite::kernels::gemv_rope_into_cache(x.view({1, 1, -1}), weights[size_t(i % copies)], bias,
+                                                            Hq, Hk, cos, sin, keys, values, slots, 0, layout);
+                   }));
+          }
         }
         if (std::string(shape.name) == "gate_up") {
           const int64_t half = shape.n / 2;

@@ -145,6 +145,33 @@ RopeCall rope_call(const torch::Tensor& q, const torch::Tensor& k, const torch::
   return call;
 }
 
+// a.k_out / a.v_out / a.kv_out: a KV cache's buffers (contiguous (B, Hkv, Tmax, D), like k's device and dtype) at
+// device slots (int64 (T)) or, slots undefined, from position first; a.B, a.T, a.Hk, a.D already set.
+void set_cache_destination(launch::RopeArgs& a, const torch::Tensor& like, const torch::Tensor& key_buffer,
+                           const torch::Tensor& value_buffer, const torch::Tensor& slots, int64_t first,
+                           const char* what) {
+  check_same(like, key_buffer, what);
+  check_same(like, value_buffer, what);
+  GRANITE_CHECK(key_buffer.dim() == 4 && key_buffer.sizes() == value_buffer.sizes() && key_buffer.is_contiguous() &&
+                    value_buffer.is_contiguous() && key_buffer.size(0) == a.B && key_buffer.size(1) == a.Hk &&
+                    key_buffer.size(3) == a.D,
+                "fused ", what, ": KV buffers ", key_buffer.sizes(), " / ", value_buffer.sizes(),
+                " must be contiguous (B, Hkv, Tmax, D) for B=", a.B, " Hkv=", a.Hk, " D=", a.D);
+  const int64_t Tmax = key_buffer.size(2);
+  if (slots.defined()) {
+    GRANITE_CHECK(slots.scalar_type() == torch::kInt64 && slots.dim() == 1 && slots.size(0) == a.T &&
+                      slots.device() == like.device() && slots.is_contiguous(),
+                  "fused ", what, ": slots must be int64 (", a.T, ") on ", like.device(), ", got ",
+                  slots.scalar_type(), " ", slots.sizes(), " on ", slots.device());
+  } else {
+    GRANITE_CHECK(first >= 0 && first + a.T <= Tmax, "fused ", what, ": positions [", first, ", ", first + a.T,
+                  ") outside the buffers' ", Tmax);
+  }
+  a.k_out = key_buffer.data_ptr(), a.v_out = value_buffer.data_ptr();
+  a.kv_out.batch = a.Hk * Tmax * a.D, a.kv_out.head = Tmax * a.D, a.kv_out.time = a.D, a.kv_out.first = first;
+  a.kv_out.slots = slots.defined() ? slots.data_ptr<int64_t>() : nullptr;
+}
+
 }  // namespace
 
 torch::Tensor rms_norm(const torch::Tensor& x, const torch::Tensor& weight, double eps) {
@@ -176,29 +203,10 @@ torch::Tensor rope_into_cache(const torch::Tensor& q, const torch::Tensor& k, co
   auto call = rope_call(q, k, cos, sin);
   launch::RopeArgs& a = call.args;
   check_same(k, v, "rope_into_cache");
-  check_same(k, key_buffer, "rope_into_cache");
-  check_same(k, value_buffer, "rope_into_cache");
   GRANITE_CHECK(v.sizes() == k.sizes(), "fused rope_into_cache: v ", v.sizes(), " vs k ", k.sizes());
-  GRANITE_CHECK(key_buffer.dim() == 4 && key_buffer.sizes() == value_buffer.sizes() && key_buffer.is_contiguous() &&
-                    value_buffer.is_contiguous() && key_buffer.size(0) == a.B && key_buffer.size(1) == a.Hk &&
-                    key_buffer.size(3) == a.D,
-                "fused rope_into_cache: KV buffers ", key_buffer.sizes(), " / ", value_buffer.sizes(),
-                " must be contiguous (B, Hkv, Tmax, D) for k ", k.sizes());
-  const int64_t Tmax = key_buffer.size(2);
-  if (slots.defined()) {
-    GRANITE_CHECK(slots.scalar_type() == torch::kInt64 && slots.dim() == 1 && slots.size(0) == a.T &&
-                      slots.device() == q.device() && slots.is_contiguous(),
-                  "fused rope_into_cache: slots must be int64 (", a.T, ") on ", q.device(), ", got ",
-                  slots.scalar_type(), " ", slots.sizes(), " on ", slots.device());
-  } else {
-    GRANITE_CHECK(first >= 0 && first + a.T <= Tmax, "fused rope_into_cache: positions [", first, ", ", first + a.T,
-                  ") outside the buffers' ", Tmax);
-  }
+  set_cache_destination(a, k, key_buffer, value_buffer, slots, first, "rope_into_cache");
   const auto [vr, v_row] = head_rows(v);
   a.v = vr.data_ptr(), a.v_row = v_row;
-  a.k_out = key_buffer.data_ptr(), a.v_out = value_buffer.data_ptr();
-  a.kv_out.batch = a.Hk * Tmax * a.D, a.kv_out.head = Tmax * a.D, a.kv_out.time = a.D, a.kv_out.first = first;
-  a.kv_out.slots = slots.defined() ? slots.data_ptr<int64_t>() : nullptr;
   launch::rope(element_of(q), a, c10::cuda::getCurrentCUDAStream().stream());
   check_launch("rope_into_cache");
   return call.q_out;
@@ -265,16 +273,15 @@ torch::Tensor launch_gemv(const torch::Tensor& x, const torch::Tensor& weight, c
   return out;
 }
 
-void check_gemv(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias, bool swiglu,
-                GemvLayout layout) {
-  const char* what = swiglu ? "gemv_swiglu" : "gemv";
+void check_gemv(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias, bool paired,
+                GemvLayout layout, const char* what) {
   GRANITE_CHECK(gemv_applies(x, weight, bias), "fused ", what, ": x ", x.sizes(), " ", x.scalar_type(), " and weight ",
                 weight.sizes(), " ", weight.scalar_type(), " must be contiguous, 16-byte aligned, 1..",
                 launch::kMaxGemvRows, " rows of a multiple of 16 bytes, on one CUDA device");
-  GRANITE_CHECK(!swiglu || weight.size(0) % 2 == 0, "fused gemv_swiglu: the packed gate/up weight ", weight.sizes(),
+  GRANITE_CHECK(!paired || weight.size(0) % 2 == 0, "fused ", what, ": the packed weight ", weight.sizes(),
                 " has an odd number of rows");
   const int64_t rows = x.numel() / weight.size(1);
-  GRANITE_CHECK(layout.rows_per_warp == 0 || launch::gemv_layout_built(to_launch(layout), rows, swiglu), "fused ",
+  GRANITE_CHECK(layout.rows_per_warp == 0 || launch::gemv_layout_built(to_launch(layout), rows, paired), "fused ",
                 what, ": no kernel for layout {", layout.rows_per_warp, ", ", layout.split, "} at ", rows, " rows");
 }
 
@@ -287,13 +294,13 @@ bool gemv_wins(const torch::Tensor& x, const torch::Tensor& weight, const torch:
 }  // namespace
 
 torch::Tensor gemv(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias, GemvLayout layout) {
-  check_gemv(x, weight, bias, false, layout);
+  check_gemv(x, weight, bias, false, layout, "gemv");
   return launch_gemv(x, weight, bias, false, layout);
 }
 
 torch::Tensor gemv_swiglu(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias,
                           GemvLayout layout) {
-  check_gemv(x, weight, bias, true, layout);
+  check_gemv(x, weight, bias, true, layout, "gemv_swiglu");
   return launch_gemv(x, weight, bias, true, layout);
 }
 
@@ -305,6 +312,45 @@ torch::Tensor linear(const torch::Tensor& x, const torch::Tensor& weight, const 
 torch::Tensor linear_swiglu(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias) {
   if (weight.dim() != 2 || weight.size(0) % 2 != 0 || !gemv_wins(x, weight, bias)) return {};
   return launch_gemv(x, weight, bias, true, {});
+}
+
+torch::Tensor gemv_rope_into_cache(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias,
+                                   int64_t Hq, int64_t Hk, const torch::Tensor& cos, const torch::Tensor& sin,
+                                   const torch::Tensor& key_buffer, const torch::Tensor& value_buffer,
+                                   const torch::Tensor& slots, int64_t first, GemvLayout layout) {
+  GRANITE_CHECK(x.dim() == 3 && x.size(1) == 1, "fused gemv_rope_into_cache: x ", x.sizes(),
+                " must be (B, 1, C): one new token per sequence");
+  check_gemv(x, weight, bias, true, layout, "gemv_rope_into_cache");
+  const int64_t B = x.size(0), heads = Hq + 2 * Hk;
+  GRANITE_CHECK(Hq > 0 && Hk > 0 && weight.size(0) % heads == 0 && (weight.size(0) / heads) % 2 == 0,
+                "fused gemv_rope_into_cache: weight ", weight.sizes(), " is not (Hq + 2 Hk) heads of an even D for Hq=",
+                Hq, " Hk=", Hk);
+  const int64_t D = weight.size(0) / heads;
+  check_same(x, cos, "gemv_rope_into_cache");
+  check_same(cos, sin, "gemv_rope_into_cache");
+  GRANITE_CHECK(cos.dim() == 3 && cos.sizes() == sin.sizes() && (cos.size(0) == B || cos.size(0) == 1) &&
+                    cos.size(1) == 1 && cos.size(2) == D,
+                "fused gemv_rope_into_cache: cos/sin ", cos.sizes(), " are not (B or 1, 1, ", D, ")");
+  const c10::cuda::CUDAGuard guard(x.device());
+  const auto c = cos.contiguous(), s = sin.contiguous();
+  auto q = torch::empty({B, 1, Hq, D}, x.options());
+  launch::RopeArgs a;
+  a.cos = c.data_ptr(), a.sin = s.data_ptr(), a.cs_batch = c.size(0) == 1 ? 0 : D, a.cs_time = D;
+  a.q_out = q.data_ptr();
+  a.B = B, a.T = 1, a.Hq = Hq, a.Hk = Hk, a.D = D;
+  set_cache_destination(a, x, key_buffer, value_buffer, slots, first, "gemv_rope_into_cache");
+  launch::gemv_rope(element_of(x), x.data_ptr(), weight.data_ptr(), bias.defined() ? bias.data_ptr() : nullptr,
+                    weight.size(1), a, c10::cuda::getCurrentCUDAStream().stream(), to_launch(layout));
+  check_launch("gemv_rope_into_cache");
+  return q;
+}
+
+torch::Tensor linear_rope_into_cache(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias,
+                                     int64_t Hq, int64_t Hk, const torch::Tensor& cos, const torch::Tensor& sin,
+                                     const torch::Tensor& key_buffer, const torch::Tensor& value_buffer,
+                                     const torch::Tensor& slots, int64_t first) {
+  if (x.dim() != 3 || x.size(1) != 1 || !gemv_wins(x, weight, bias)) return {};
+  return gemv_rope_into_cache(x, weight, bias, Hq, Hk, cos, sin, key_buffer, value_buffer, slots, first, {});
 }
 
 void set_overlapped_launches(bool on) { launch::set_overlapped_launches(on); }
@@ -378,6 +424,16 @@ torch::Tensor linear(const torch::Tensor& x, const torch::Tensor& weight, const 
   return torch::nn::functional::linear(x, weight, bias);
 }
 torch::Tensor linear_swiglu(const torch::Tensor&, const torch::Tensor&, const torch::Tensor&) { return {}; }
+torch::Tensor gemv_rope_into_cache(const torch::Tensor&, const torch::Tensor&, const torch::Tensor&, int64_t, int64_t,
+                                   const torch::Tensor&, const torch::Tensor&, const torch::Tensor&,
+                                   const torch::Tensor&, const torch::Tensor&, int64_t, GemvLayout) {
+  GRANITE_FAIL("granite was built without its fused CUDA kernels");
+}
+torch::Tensor linear_rope_into_cache(const torch::Tensor&, const torch::Tensor&, const torch::Tensor&, int64_t,
+                                     int64_t, const torch::Tensor&, const torch::Tensor&, const torch::Tensor&,
+                                     const torch::Tensor&, const torch::Tensor&, int64_t) {
+  return {};
+}
 void set_overlapped_launches(bool) {}
 bool overlapped_launches() { return false; }
 

@@ -71,6 +71,22 @@ torch::Tensor linear(const torch::Tensor& x, const torch::Tensor& weight, const 
 // undefined tensor (the caller runs linear and silu_mul).
 torch::Tensor linear_swiglu(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias = {});
 
+// The packed q/k/v projection of a decode step with rope_into_cache's work in the GEMV's epilogue: x (B, 1, C),
+// weight ((Hq + 2 Hk) D, C), bias ((Hq + 2 Hk) D) or undefined; cos/sin (B or 1, 1, D); the cache buffers, slots
+// and first as rope_into_cache. Returns rotated q (B, 1, Hq, D); rotated k and v go into the cache. The same values
+// as linear() (the GEMV, same layout) then rope_into_cache(): the projection's output never goes to memory, and
+// the rope kernel and its launch go away. layout as gemv's, of the paired forms.
+torch::Tensor gemv_rope_into_cache(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias,
+                                   int64_t Hq, int64_t Hk, const torch::Tensor& cos, const torch::Tensor& sin,
+                                   const torch::Tensor& key_buffer, const torch::Tensor& value_buffer,
+                                   const torch::Tensor& slots, int64_t first, GemvLayout layout = {});
+// gemv_rope_into_cache where linear() would take the GEMV (one sequence: B = 1), else undefined (the caller runs
+// linear and rope_into_cache).
+torch::Tensor linear_rope_into_cache(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias,
+                                     int64_t Hq, int64_t Hk, const torch::Tensor& cos, const torch::Tensor& sin,
+                                     const torch::Tensor& key_buffer, const torch::Tensor& value_buffer,
+                                     const torch::Tensor& slots, int64_t first);
+
 // Overlapped launches of these kernels (Hopper's programmatic dependent launch: each may start while the kernel
 // before it finishes, its first weight loads hiding that one's tail). On by default on sm_90+; off with
 // GRANITE_OVERLAP_LAUNCHES=0 or here, for A/B runs. Results are the same either way.

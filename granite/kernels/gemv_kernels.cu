@@ -8,8 +8,11 @@
 // (choose_layout): with a warp per row, 2,560 rows make 320 blocks, 2.4 per SM of 132, and the SMs given 3 finish
 // last. Rounded once from the fp32 sum as cuBLAS's addmm.
 //
-// The SwiGLU form reads a packed gate/up weight (2I, K): a warp owns gate row n and up row I + n and writes
-// silu(gate) * up with the rounding of addmm then silu_mul (the elementwise kernel and its launch go away).
+// Two forms pair rows in a warp and finish in its epilogue, so an elementwise kernel and its launch go away:
+// - SwiGLU reads a packed gate/up weight (2I, K): a warp owns gate row n and up row I + n and writes
+//   silu(gate) * up, rounded as addmm then silu_mul;
+// - rope reads a packed q/k/v weight ((Hq + 2 Hk) D, K): a warp owns rows d and d + D/2 of one head, rotates them
+//   (q, k) as the rope kernel does and writes q out and k, v into the KV cache (as rope_into_cache does).
 #include <atomic>
 #include <type_traits>
 
@@ -24,22 +27,62 @@ using detail::Scalar;
 
 constexpr int kGemvThreads = 256, kGemvWarps = kGemvThreads / 32;
 
-template <typename T, int M, int kRows, int kSplit, bool kSwiGLU>
+enum Form { kPlain, kSwiGLU, kRope };
+
+// The weight row r (< kRows) of work unit u. Plain: rows u * kRows + r of N. SwiGLU: rows u and N + u (N = I
+// outputs). Rope: rows d and d + D/2 of head u / (D/2) (N = (Hq + 2 Hk) D/2 pairs).
+template <int kForm, int kRows>
+__device__ inline int64_t row_of(int64_t unit, int r, int64_t N, int64_t D) {
+  if constexpr (kForm == kSwiGLU) return unit + r * N;
+  if constexpr (kForm == kRope) return (unit / (D / 2)) * D + unit % (D / 2) + r * (D / 2);
+  return unit * kRows + r;
+}
+
+// The rope form's epilogue for input row m: q_lo = row d, q_hi = row d + D/2 of head `head`, as the projection
+// stores them (rounded), then rope_kernel's arithmetic with T = 1 (cos/sin of batch row m) and its destinations.
+template <typename T>
+__device__ inline void rope_epilogue(const RopeArgs& a, int64_t m, int64_t head, int64_t d, float x1, float x2) {
+  const int64_t half = a.D / 2;
+  T* dst;
+  if (head >= a.Hq + a.Hk) {  // v: copied
+    const int64_t slot = a.kv_out.slots != nullptr ? a.kv_out.slots[0] : a.kv_out.first;
+    dst = static_cast<T*>(a.v_out) + m * a.kv_out.batch + (head - a.Hq - a.Hk) * a.kv_out.head + slot * a.kv_out.time;
+    dst[d] = Scalar<T>::make(x1);
+    dst[d + half] = Scalar<T>::make(x2);
+    return;
+  }
+  if (head < a.Hq) {
+    dst = static_cast<T*>(a.q_out) + (m * a.Hq + head) * a.D;
+  } else {
+    const int64_t slot = a.kv_out.slots != nullptr ? a.kv_out.slots[0] : a.kv_out.first;
+    dst = static_cast<T*>(a.k_out) + m * a.kv_out.batch + (head - a.Hq) * a.kv_out.head + slot * a.kv_out.time;
+  }
+  const T* c = static_cast<const T*>(a.cos) + m * a.cs_batch;
+  const T* s = static_cast<const T*>(a.sin) + m * a.cs_batch;
+  const float lo = __fadd_rn(round_to<T>(__fmul_rn(x1, Scalar<T>::load(c + d))),
+                             round_to<T>(__fmul_rn(-x2, Scalar<T>::load(s + d))));
+  const float hi = __fadd_rn(round_to<T>(__fmul_rn(x2, Scalar<T>::load(c + d + half))),
+                             round_to<T>(__fmul_rn(x1, Scalar<T>::load(s + d + half))));
+  dst[d] = Scalar<T>::make(lo);
+  dst[d + half] = Scalar<T>::make(hi);
+}
+
+template <typename T, int M, int kRows, int kSplit, int kForm>
 __global__ void __launch_bounds__(kGemvThreads)
     gemv_kernel(const T* __restrict__ x, const T* __restrict__ w, const T* __restrict__ bias, T* __restrict__ out,
-                int64_t N, int64_t K) {
-  static_assert(!kSwiGLU || kRows == 2, "SwiGLU: a gate row and an up row per warp");
+                int64_t N, int64_t K, RopeArgs rope) {
+  static_assert(kForm == kPlain || kRows == 2, "SwiGLU and rope pair two rows per warp");
   constexpr int V = 16 / sizeof(T), kUnroll = 4, kUnits = kGemvWarps / kSplit;
   constexpr int64_t kStep = int64_t(kSplit) * 32 * V;  // from one of a lane's vectors to its next
   const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, part = warp % kSplit;
-  // Outputs of unit u: u * kRows + r (plain, N outputs) or u (SwiGLU: N = I outputs from rows u and N + u).
+  // Outputs of unit u: u * kRows + r (plain, N outputs), u (SwiGLU, N outputs), pair u (rope, N pairs).
   const int64_t unit = int64_t(blockIdx.x) * kUnits + warp / kSplit;
   const T* rows[kRows];
   bool live[kRows];
 #pragma unroll
   for (int r = 0; r < kRows; ++r) {
-    const int64_t n = kSwiGLU ? unit + r * N : unit * kRows + r;
-    live[r] = kSwiGLU ? unit < N : n < N;
+    const int64_t n = row_of<kForm, kRows>(unit, r, N, rope.D);
+    live[r] = kForm == kPlain ? n < N : unit < N;
     rows[r] = w + (live[r] ? n : 0) * K;
   }
   const int64_t first = (int64_t(part) * 32 + lane) * V;
@@ -112,14 +155,19 @@ __global__ void __launch_bounds__(kGemvThreads)
     }
   }
   if (lane != 0) return;
-  if constexpr (kSwiGLU) {
+  if constexpr (kForm != kPlain) {
     if (unit >= N) return;
-    const float bg = bias != nullptr ? Scalar<T>::load(bias + unit) : 0.f;
-    const float bu = bias != nullptr ? Scalar<T>::load(bias + N + unit) : 0.f;
+    const int64_t r0 = row_of<kForm, kRows>(unit, 0, N, rope.D), r1 = row_of<kForm, kRows>(unit, 1, N, rope.D);
+    const float b0 = bias != nullptr ? Scalar<T>::load(bias + r0) : 0.f;
+    const float b1 = bias != nullptr ? Scalar<T>::load(bias + r1) : 0.f;
 #pragma unroll
     for (int m = 0; m < M; ++m) {
-      const float gate = round_to<T>(acc[0][m] + bg), up = round_to<T>(acc[1][m] + bu);
-      out[m * N + unit] = Scalar<T>::make(__fmul_rn(detail::silu_rounded<T>(gate), up));
+      const float y0 = round_to<T>(acc[0][m] + b0), y1 = round_to<T>(acc[1][m] + b1);  // as the GEMM stores them
+      if constexpr (kForm == kSwiGLU) {
+        out[m * N + unit] = Scalar<T>::make(__fmul_rn(detail::silu_rounded<T>(y0), y1));
+      } else {
+        rope_epilogue<T>(rope, m, unit / (rope.D / 2), unit % (rope.D / 2), y0, y1);
+      }
     }
   } else {
 #pragma unroll
@@ -148,7 +196,8 @@ int sm_count() {
   return count;
 }
 
-// The layouts built: for one-row inputs every one, for more rows a warp per row (cuBLAS is faster there anyway).
+// The layouts built: for one-row inputs every one, for more rows a warp per row (cuBLAS is faster there anyway);
+// the paired forms (SwiGLU, rope) {2, 1} and {2, 2}.
 constexpr GemvLayout kLayouts[] = {{1, 1}, {2, 1}, {1, 2}, {1, 4}};
 
 // What an SM that is given the most blocks must read, in weight rows: blocks are dealt out evenly over the SMs (one
@@ -159,45 +208,51 @@ double busiest_sm_rows(GemvLayout l, int64_t rows, int sms) {
   return double((blocks + sms - 1) / sms) * double(rows_per_block);
 }
 
-template <typename T, int M, int kRows, int kSplit, bool kSwiGLU>
-void launch_gemv(const void* x, const void* w, const void* bias, void* out, int64_t N, int64_t K,
-                 cudaStream_t stream) {
-  const int64_t units = kSwiGLU ? N : (N + kRows - 1) / kRows;
-  detail::launch_kernel(gemv_kernel<T, M, kRows, kSplit, kSwiGLU>, dim3(detail::blocks_for(units, kGemvWarps / kSplit)),
-                        dim3(kGemvThreads), 0, stream, static_cast<const T*>(x), static_cast<const T*>(w),
-                        static_cast<const T*>(bias), static_cast<T*>(out), N, K);
+// The arguments every form's launch shares.
+struct GemvCall {
+  const void *x, *w, *bias;
+  void* out;
+  int64_t N, K;
+  const RopeArgs& rope;
+  cudaStream_t stream;
+};
+
+template <typename T, int M, int kRows, int kSplit, int kForm>
+void launch_gemv(const GemvCall& c) {
+  const int64_t units = kForm == kPlain ? (c.N + kRows - 1) / kRows : c.N;
+  detail::launch_kernel(gemv_kernel<T, M, kRows, kSplit, kForm>, dim3(detail::blocks_for(units, kGemvWarps / kSplit)),
+                        dim3(kGemvThreads), 0, c.stream, static_cast<const T*>(c.x), static_cast<const T*>(c.w),
+                        static_cast<const T*>(c.bias), static_cast<T*>(c.out), c.N, c.K, c.rope);
 }
 
-template <typename T, int M, bool kSwiGLU>
-void launch_layout(GemvLayout l, const void* x, const void* w, const void* bias, void* out, int64_t N, int64_t K,
-                   cudaStream_t stream) {
-  if constexpr (kSwiGLU) {
-    if (l.split == 2) return launch_gemv<T, M, 2, 2, true>(x, w, bias, out, N, K, stream);
-    return launch_gemv<T, M, 2, 1, true>(x, w, bias, out, N, K, stream);
+template <typename T, int M, int kForm>
+void launch_layout(GemvLayout l, const GemvCall& c) {
+  if constexpr (kForm != kPlain) {
+    if (l.split == 2) return launch_gemv<T, M, 2, 2, kForm>(c);
+    return launch_gemv<T, M, 2, 1, kForm>(c);
   } else if constexpr (M == 1) {
-    if (l.rows_per_warp == 2) return launch_gemv<T, M, 2, 1, false>(x, w, bias, out, N, K, stream);
-    if (l.split == 2) return launch_gemv<T, M, 1, 2, false>(x, w, bias, out, N, K, stream);
-    if (l.split == 4) return launch_gemv<T, M, 1, 4, false>(x, w, bias, out, N, K, stream);
-    return launch_gemv<T, M, 1, 1, false>(x, w, bias, out, N, K, stream);
+    if (l.rows_per_warp == 2) return launch_gemv<T, M, 2, 1, kPlain>(c);
+    if (l.split == 2) return launch_gemv<T, M, 1, 2, kPlain>(c);
+    if (l.split == 4) return launch_gemv<T, M, 1, 4, kPlain>(c);
+    return launch_gemv<T, M, 1, 1, kPlain>(c);
   } else {
-    launch_gemv<T, M, 1, 1, false>(x, w, bias, out, N, K, stream);
+    launch_gemv<T, M, 1, 1, kPlain>(c);
   }
 }
 
-template <bool kSwiGLU>
-void launch_any(Element e, GemvLayout l, const void* x, const void* w, const void* bias, void* out, int64_t M,
-                int64_t N, int64_t K, cudaStream_t stream) {
+template <int kForm>
+void launch_any(Element e, GemvLayout l, int64_t M, const GemvCall& c) {
   detail::dispatch(e, [&](auto* type) {
     using T = std::remove_pointer_t<decltype(type)>;
     switch (M) {
-      case 1: launch_layout<T, 1, kSwiGLU>(l, x, w, bias, out, N, K, stream); break;
-      case 2: launch_layout<T, 2, kSwiGLU>(l, x, w, bias, out, N, K, stream); break;
-      case 3: launch_layout<T, 3, kSwiGLU>(l, x, w, bias, out, N, K, stream); break;
-      case 4: launch_layout<T, 4, kSwiGLU>(l, x, w, bias, out, N, K, stream); break;
-      case 5: launch_layout<T, 5, kSwiGLU>(l, x, w, bias, out, N, K, stream); break;
-      case 6: launch_layout<T, 6, kSwiGLU>(l, x, w, bias, out, N, K, stream); break;
-      case 7: launch_layout<T, 7, kSwiGLU>(l, x, w, bias, out, N, K, stream); break;
-      case 8: launch_layout<T, 8, kSwiGLU>(l, x, w, bias, out, N, K, stream); break;
+      case 1: launch_layout<T, 1, kForm>(l, c); break;
+      case 2: launch_layout<T, 2, kForm>(l, c); break;
+      case 3: launch_layout<T, 3, kForm>(l, c); break;
+      case 4: launch_layout<T, 4, kForm>(l, c); break;
+      case 5: launch_layout<T, 5, kForm>(l, c); break;
+      case 6: launch_layout<T, 6, kForm>(l, c); break;
+      case 7: launch_layout<T, 7, kForm>(l, c); break;
+      case 8: launch_layout<T, 8, kForm>(l, c); break;
       default: break;  // the caller keeps M <= kMaxGemvRows
     }
   });
@@ -205,10 +260,10 @@ void launch_any(Element e, GemvLayout l, const void* x, const void* w, const voi
 
 }  // namespace
 
-GemvLayout choose_gemv_layout(int64_t M, int64_t N, bool swiglu) {
-  if (M != 1) return {swiglu ? 2 : 1, 1};
+GemvLayout choose_gemv_layout(int64_t M, int64_t N, bool paired) {
+  if (M != 1) return {paired ? 2 : 1, 1};
   const int sms = sm_count();
-  if (swiglu) {  // rows in pairs: a warp per pair, or two per pair
+  if (paired) {  // N pairs of rows: a warp per pair, or two per pair
     const GemvLayout one{2, 1}, two{2, 2};
     return busiest_sm_rows(two, 2 * N, sms) < 0.99 * busiest_sm_rows(one, 2 * N, sms) ? two : one;
   }
@@ -219,8 +274,8 @@ GemvLayout choose_gemv_layout(int64_t M, int64_t N, bool swiglu) {
   return best;
 }
 
-bool gemv_layout_built(GemvLayout l, int64_t M, bool swiglu) {
-  if (swiglu) return l.rows_per_warp == 2 && (l.split == 1 || l.split == 2);
+bool gemv_layout_built(GemvLayout l, int64_t M, bool paired) {
+  if (paired) return l.rows_per_warp == 2 && (l.split == 1 || l.split == 2);
   if (M != 1) return l.rows_per_warp == 1 && l.split == 1;
   for (const GemvLayout& built : kLayouts) {
     if (built.rows_per_warp == l.rows_per_warp && built.split == l.split) return true;
@@ -232,14 +287,22 @@ void gemv(Element e, const void* x, const void* w, const void* bias, void* out, 
           cudaStream_t stream, GemvLayout layout) {
   if (M == 0 || N == 0) return;
   if (layout.rows_per_warp == 0) layout = choose_gemv_layout(M, N, false);
-  launch_any<false>(e, layout, x, w, bias, out, M, N, K, stream);
+  launch_any<kPlain>(e, layout, M, {x, w, bias, out, N, K, RopeArgs{}, stream});
 }
 
 void gemv_swiglu(Element e, const void* x, const void* w, const void* bias, void* out, int64_t M, int64_t I,
                  int64_t K, cudaStream_t stream, GemvLayout layout) {
   if (M == 0 || I == 0) return;
   if (layout.rows_per_warp == 0) layout = choose_gemv_layout(M, I, true);
-  launch_any<true>(e, layout, x, w, bias, out, M, I, K, stream);
+  launch_any<kSwiGLU>(e, layout, M, {x, w, bias, out, I, K, RopeArgs{}, stream});
+}
+
+void gemv_rope(Element e, const void* x, const void* w, const void* bias, int64_t K, const RopeArgs& rope,
+               cudaStream_t stream, GemvLayout layout) {
+  const int64_t pairs = (rope.Hq + 2 * rope.Hk) * (rope.D / 2);
+  if (rope.B == 0 || pairs == 0) return;
+  if (layout.rows_per_warp == 0) layout = choose_gemv_layout(rope.B, pairs, true);
+  launch_any<kRope>(e, layout, rope.B, {x, w, bias, nullptr, pairs, K, rope, stream});
 }
 
 }  // namespace granite::kernels::launch

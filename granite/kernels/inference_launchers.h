@@ -50,19 +50,25 @@ void silu_mul(Element e, const void* gate, const void* up, void* out, int64_t ro
 constexpr int64_t kMaxGemvRows = 8;
 // How the rows are dealt to warps: rows_per_warp rows each over 1/split of K (split warps per row). {0, 0}: chosen
 // by choose_gemv_layout; tests and benchmarks pin one. Built: {1,1} {2,1} {1,2} {1,4} for one input row, {1,1} for
-// more; the SwiGLU form {2,1} {2,2}.
+// more; the paired forms (SwiGLU, rope: two rows a warp) {2,1} {2,2}.
 struct GemvLayout {
   int rows_per_warp = 0, split = 0;
 };
 // The layout that gives the busiest SM the fewest weight rows (blocks are dealt out evenly over the SMs).
-GemvLayout choose_gemv_layout(int64_t M, int64_t N, bool swiglu);
-bool gemv_layout_built(GemvLayout layout, int64_t M, bool swiglu);
+// N: rows, or pairs of rows for the paired forms.
+GemvLayout choose_gemv_layout(int64_t M, int64_t N, bool paired);
+bool gemv_layout_built(GemvLayout layout, int64_t M, bool paired);
 void gemv(Element e, const void* x, const void* w, const void* bias, void* out, int64_t M, int64_t N, int64_t K,
           cudaStream_t stream, GemvLayout layout = {});
 // SwiGLU's first half in one kernel: out (M, I) = silu(x @ w[:I]^T + bias[:I]) * (x @ w[I:]^T + bias[I:]) for a
 // packed gate/up weight w (2I, K) (bias (2I) or null), rounded as gemv's two halves followed by silu_mul.
 void gemv_swiglu(Element e, const void* x, const void* w, const void* bias, void* out, int64_t M, int64_t I,
                  int64_t K, cudaStream_t stream, GemvLayout layout = {});
+// The packed q/k/v projection of one new token per sequence (x (B, K), w ((Hq + 2 Hk) D, K), bias or null) with
+// rope's work in its epilogue: the same values as gemv then rope with rope.v set (T = 1; rope.q/k/v unused, the
+// projection's rows are the inputs): q rotated to rope.q_out, k rotated and v to rope.kv_out. M = rope.B.
+void gemv_rope(Element e, const void* x, const void* w, const void* bias, int64_t K, const RopeArgs& rope,
+               cudaStream_t stream, GemvLayout layout = {});
 
 // Attention of one new query per (b, h) over Tk keys: out (B, 1, H, D) contiguous = softmax(q.k^T * scale + mask) v,
 // fp32 inside. Elements: q (b, h, d) at b * q_b + h * q_h + d; k and v (b, hk, j, d) at b * kv_b + hk * kv_h +

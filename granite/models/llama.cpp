@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <limits>
+#include <tuple>
 
 #include "granite/kernels/fused_ops.h"
 #include "granite/models/positions.h"
@@ -33,8 +34,8 @@ LlamaAttentionImpl::LlamaAttentionImpl(const ModelConfig& cfg)
   o_proj = register_module("o_proj", linear(H_ * D_, C, cfg.attention_bias));
 }
 
-torch::Tensor LlamaAttentionImpl::forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
-                                          KVCache* cache, int64_t layer, const torch::Tensor& mask) {
+std::tuple<torch::Tensor, torch::Tensor, torch::Tensor> LlamaAttentionImpl::project_rope_cache(
+    const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin, KVCache* cache, int64_t layer) {
   const int64_t B = x.size(0), T = x.size(1);
   torch::Tensor q, k, v;
   if (auto qkv = qkv_.forward(x); qkv.defined()) {  // packed (inference): column ranges of one GEMM's output
@@ -51,17 +52,37 @@ torch::Tensor LlamaAttentionImpl::forward(const torch::Tensor& x, const torch::T
     const auto dst = cache->destination(layer, T);
     q = kernels::rope_into_cache(q, k, v, cos, sin, dst.keys, dst.values, dst.slots, dst.first).transpose(1, 2);
     std::tie(k, v) = cache->visible(layer, T);  // (B, Hkv, past + T, D)
+    return {q, k, v};
+  }
+  if (kernels::use_fused(q)) {
+    std::tie(q, k) = kernels::rope(q, k, cos, sin);
+    q = q.transpose(1, 2);
+    k = k.transpose(1, 2);
   } else {
-    if (kernels::use_fused(q)) {
-      std::tie(q, k) = kernels::rope(q, k, cos, sin);
-      q = q.transpose(1, 2);
-      k = k.transpose(1, 2);
-    } else {
-      q = apply_rope(q.transpose(1, 2), cos, sin);  // (B, H, T, D)
-      k = apply_rope(k.transpose(1, 2), cos, sin);  // (B, Hkv, T, D)
-    }
-    v = v.transpose(1, 2);                                  // (B, Hkv, T, D)
-    if (cache) std::tie(k, v) = cache->append(layer, k, v);  // (B, Hkv, past + T, D)
+    q = apply_rope(q.transpose(1, 2), cos, sin);  // (B, H, T, D)
+    k = apply_rope(k.transpose(1, 2), cos, sin);  // (B, Hkv, T, D)
+  }
+  v = v.transpose(1, 2);                                  // (B, Hkv, T, D)
+  if (cache) std::tie(k, v) = cache->append(layer, k, v);  // (B, Hkv, past + T, D)
+  return {q, k, v};
+}
+
+torch::Tensor LlamaAttentionImpl::forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
+                                          KVCache* cache, int64_t layer, const torch::Tensor& mask) {
+  const int64_t B = x.size(0), T = x.size(1);
+  torch::Tensor q, k, v;
+  // A decode step of one sequence: the packed projection, rope and the cache writes in one kernel.
+  const auto [qkv_weight, qkv_bias] = T == 1 && cache ? qkv_.usable() : std::pair<torch::Tensor, torch::Tensor>{};
+  if (qkv_weight.defined()) {
+    const auto dst = cache->destination(layer, T);
+    q = kernels::linear_rope_into_cache(x, qkv_weight, qkv_bias, H_, Hkv_, cos, sin, dst.keys, dst.values, dst.slots,
+                                        dst.first);
+  }
+  if (q.defined()) {
+    q = q.transpose(1, 2);                      // (B, H, 1, D)
+    std::tie(k, v) = cache->visible(layer, T);  // (B, Hkv, past + 1, D)
+  } else {
+    std::tie(q, k, v) = project_rope_cache(x, cos, sin, cache, layer);
   }
   auto y = causal_attention(q, k, v, 1.0 / std::sqrt(double(D_)), is_training() ? dropout_ : 0.0,
                             AttentionBackend::Auto, mask);

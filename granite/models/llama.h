@@ -8,6 +8,7 @@
 #include <torch/nn/modules/embedding.h>
 #include <torch/nn/modules/linear.h>
 
+#include <tuple>
 #include <vector>
 
 #include "granite/models/causal_lm.h"
@@ -27,6 +28,12 @@ class LlamaAttentionImpl : public torch::nn::Module {
   void pack_for_inference() { qkv_ = PackedLinears({q_proj, k_proj, v_proj}); }
 
  private:
+  // q (B, H, T, D) rotated, and k, v (B, Hkv, past + T, D) with the T new positions in the cache when there is one.
+  std::tuple<torch::Tensor, torch::Tensor, torch::Tensor> project_rope_cache(const torch::Tensor& x,
+                                                                             const torch::Tensor& cos,
+                                                                             const torch::Tensor& sin, KVCache* cache,
+                                                                             int64_t layer);
+
   int64_t H_, Hkv_, D_;
   double dropout_;
   PackedLinears qkv_;

@@ -234,6 +234,66 @@ TEST_CASE("the SwiGLU GEMV equals the packed gate/up GEMV followed by silu*up bi
   REQUIRE_FALSE(granite::kernels::linear_swiglu(x, torch::randn({8, 64}, x.options())).defined());
 }
 
+TEST_CASE("the rope GEMV equals the packed q/k/v GEMV followed by rope_into_cache bit for bit", "[cuda][kernels]") {
+  torch::NoGradGuard no_grad;
+  torch::manual_seed(10);
+  for (auto dtype : kTypes) {
+    for (auto [Hq, Hk, D] : {std::tuple<int64_t, int64_t, int64_t>{4, 2, 32}, {32, 32, 80}, {8, 1, 128}}) {
+      for (int64_t B : {1, 3}) {
+        for (bool biased : {true, false}) {
+          for (bool device_slots : {true, false}) {
+            INFO(dtype << " Hq=" << Hq << " Hk=" << Hk << " D=" << D << " B=" << B << " bias=" << biased
+                       << " device slots=" << device_slots);
+            const int64_t C = 256, N = (Hq + 2 * Hk) * D, Tmax = 9, at = 5;
+            const auto opts = torch::TensorOptions().dtype(dtype).device(torch::kCUDA);
+            const auto x = torch::randn({B, 1, C}, opts), w = torch::randn({N, C}, opts) / std::sqrt(double(C));
+            const auto b = biased ? torch::randn({N}, opts) : torch::Tensor();
+            auto [cos, sin] = granite::rope_cos_sin(torch::randint(0, 100, {B, 1}, torch::kInt64).cuda(), D, 1e4,
+                                                    dtype);
+            const auto slots = device_slots ? torch::full({1}, at, torch::TensorOptions().dtype(torch::kInt64).device(
+                                                                      torch::kCUDA))
+                                            : torch::Tensor();
+            const auto keys = torch::randn({B, Hk, Tmax, D}, opts), values = torch::randn({B, Hk, Tmax, D}, opts);
+            for (int split : {1, 2}) {
+              if (B > 1 && split > 1) continue;
+              const auto want_k = keys.clone(), want_v = values.clone(), got_k = keys.clone(), got_v = values.clone();
+              const auto qkv = granite::kernels::gemv(x.view({B, C}), w, b, {1, split}).view({B, 1, N});
+              const auto q = qkv.narrow(-1, 0, Hq * D).view({B, 1, Hq, D});
+              const auto k = qkv.narrow(-1, Hq * D, Hk * D).view({B, 1, Hk, D});
+              const auto v = qkv.narrow(-1, (Hq + Hk) * D, Hk * D).view({B, 1, Hk, D});
+              const auto want_q = granite::kernels::rope_into_cache(q, k, v, cos, sin, want_k, want_v, slots, at);
+              const auto got_q = granite::kernels::gemv_rope_into_cache(x, w, b, Hq, Hk, cos, sin, got_k, got_v,
+                                                                        slots, at, {2, split});
+              REQUIRE(got_q.sizes() == want_q.sizes());
+              REQUIRE(torch::equal(got_q, want_q));
+              REQUIRE(torch::equal(got_k, want_k));
+              REQUIRE(torch::equal(got_v, want_v));
+            }
+            // the model's entry: the fused form where linear() takes the GEMV (one sequence), else nothing
+            const auto k1 = keys.clone(), v1 = values.clone(), k2 = keys.clone(), v2 = values.clone();
+            const auto fused = granite::kernels::linear_rope_into_cache(x, w, b, Hq, Hk, cos, sin, k1, v1, slots, at);
+            REQUIRE(fused.defined() == (B <= granite::kernels::kGemvRowsBeatingCublas));
+            if (fused.defined()) {
+              REQUIRE(torch::equal(fused, granite::kernels::gemv_rope_into_cache(x, w, b, Hq, Hk, cos, sin, k2, v2,
+                                                                                 slots, at)));
+              REQUIRE(torch::equal(k1, k2));
+              REQUIRE(torch::equal(v1, v2));
+            }
+          }
+        }
+      }
+    }
+  }
+  const auto opts = torch::TensorOptions().dtype(torch::kBFloat16).device(torch::kCUDA);
+  const auto x = torch::randn({1, 1, 64}, opts), w = torch::randn({3 * 2 * 16, 64}, opts);
+  auto [cos, sin] = granite::rope_cos_sin(torch::zeros({1, 1}, torch::kInt64).cuda(), 16, 1e4, torch::kBFloat16);
+  const auto kv = torch::zeros({1, 2, 4, 16}, opts);
+  REQUIRE_THROWS_WITH(granite::kernels::gemv_rope_into_cache(x, w, {}, 3, 2, cos, sin, kv, kv.clone(), {}, 0),
+                      Catch::Contains("not (Hq + 2 Hk) heads"));
+  REQUIRE_THROWS_WITH(granite::kernels::gemv_rope_into_cache(x, w, {}, 2, 2, cos, sin, kv, kv.clone(), {}, 4),
+                      Catch::Contains("positions [4, 5) outside the buffers' 4"));
+}
+
 TEST_CASE("overlapped kernel launches change no result: decode steps equal with them on and off, graph and eager",
           "[cuda][kernels][generate]") {
   torch::NoGradGuard no_grad;
@@ -266,6 +326,15 @@ TEST_CASE("overlapped kernel launches change no result: decode steps equal with 
     INFO("overlapped " << overlapped << ", graph " << graph);
     const auto got = decode(overlapped, graph);
     for (size_t i = 0; i < got.size(); ++i) REQUIRE(torch::equal(got[i], reference[i]));
+  }
+  // The packed model's steps (q/k/v GEMV with rope into the cache, SwiGLU GEMV) against separate projections:
+  // the same steps up to the fp32 sums' order (bf16 logits of O(1)).
+  model = granite::load_pretrained(granite::test::source_path("tests/fixtures/hf/llama_gqa_bias_untied_theta1e7"),
+                                   opts);
+  model->eval();
+  const auto separate = decode(true, true);
+  for (size_t i = 0; i < separate.size(); ++i) {
+    REQUIRE_CLOSE(reference[i].to(torch::kFloat), separate[i].to(torch::kFloat), 3e-2);
   }
 }
 
