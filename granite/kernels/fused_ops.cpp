@@ -5,11 +5,10 @@
 
 #include <atomic>
 #include <cstdint>
-#include <cstdlib>
-#include <cstring>
 #include <vector>
 
 #include "granite/core/check.h"
+#include "granite/core/env_switch.h"
 
 #if GRANITE_WITH_FUSED_KERNELS
 #include <c10/cuda/CUDAGuard.h>
@@ -23,10 +22,7 @@ namespace granite::kernels {
 namespace {
 
 std::atomic<bool>& enabled_flag() {
-  static std::atomic<bool> flag{[] {
-    const char* env = std::getenv("GRANITE_FUSED_KERNELS");
-    return env == nullptr || std::strcmp(env, "0") != 0;
-  }()};
+  static std::atomic<bool> flag{env_switch_on("GRANITE_FUSED_KERNELS")};
   return flag;
 }
 

@@ -57,14 +57,8 @@ __device__ inline void rope_epilogue(const RopeArgs& a, int64_t m, int64_t head,
     const int64_t slot = a.kv_out.slots != nullptr ? a.kv_out.slots[0] : a.kv_out.first;
     dst = static_cast<T*>(a.k_out) + m * a.kv_out.batch + (head - a.Hq) * a.kv_out.head + slot * a.kv_out.time;
   }
-  const T* c = static_cast<const T*>(a.cos) + m * a.cs_batch;
-  const T* s = static_cast<const T*>(a.sin) + m * a.cs_batch;
-  const float lo = __fadd_rn(round_to<T>(__fmul_rn(x1, Scalar<T>::load(c + d))),
-                             round_to<T>(__fmul_rn(-x2, Scalar<T>::load(s + d))));
-  const float hi = __fadd_rn(round_to<T>(__fmul_rn(x2, Scalar<T>::load(c + d + half))),
-                             round_to<T>(__fmul_rn(x1, Scalar<T>::load(s + d + half))));
-  dst[d] = Scalar<T>::make(lo);
-  dst[d + half] = Scalar<T>::make(hi);
+  detail::rotate_pair<T>(x1, x2, static_cast<const T*>(a.cos) + m * a.cs_batch,
+                         static_cast<const T*>(a.sin) + m * a.cs_batch, d, half, dst);
 }
 
 template <typename T, int M, int kRows, int kSplit, int kForm>

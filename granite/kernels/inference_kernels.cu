@@ -5,10 +5,9 @@
 // order of the fp32 sum in RMSNorm's mean (a block reduction here, PyTorch's reduce kernel there).
 #include <atomic>
 #include <cstdint>
-#include <cstdlib>
-#include <cstring>
 #include <type_traits>
 
+#include "granite/core/env_switch.h"
 #include "granite/kernels/kernel_common.cuh"
 
 namespace granite::kernels::launch {
@@ -122,9 +121,7 @@ __global__ void rms_norm_vec_kernel(const T* __restrict__ x, const T* __restrict
   }
 }
 
-// One thread per (row, d < D/2) pair. PyTorch: rotated = cat(-x2, x1); out = x * cos + rotated * sin, three
-// rounded ops: out[d] = r(r(x[d] cos[d]) + r(-x[d+h] sin[d])), out[d+h] = r(r(x[d+h] cos[d+h]) + r(x[d] sin[d+h])).
-// The threads of k's pairs also copy v's two elements when a.v is set (v goes where k goes: a KV cache).
+// One thread per (row, d < D/2) pair, rotated as PyTorch does (detail::rotate_pair). The threads of k's pairs also copy v's two elements when a.v is set (v goes where k goes: a KV cache).
 template <typename T>
 __global__ void rope_kernel(RopeArgs a, int64_t pairs) {
   detail::wait_for_previous_kernel();
@@ -153,14 +150,7 @@ __global__ void rope_kernel(RopeArgs a, int64_t pairs) {
   }
   const T* c = static_cast<const T*>(a.cos) + b * a.cs_batch + t * a.cs_time;
   const T* s = static_cast<const T*>(a.sin) + b * a.cs_batch + t * a.cs_time;
-  const float x1 = Scalar<T>::load(src + d), x2 = Scalar<T>::load(src + d + half);
-  // __fmul_rn / __fadd_rn: never contracted into an FMA (which would skip a rounding PyTorch does in fp32 too).
-  const float lo = __fadd_rn(round_to<T>(__fmul_rn(x1, Scalar<T>::load(c + d))),
-                             round_to<T>(__fmul_rn(-x2, Scalar<T>::load(s + d))));
-  const float hi = __fadd_rn(round_to<T>(__fmul_rn(x2, Scalar<T>::load(c + d + half))),
-                             round_to<T>(__fmul_rn(x1, Scalar<T>::load(s + d + half))));
-  dst[d] = Scalar<T>::make(lo);
-  dst[d + half] = Scalar<T>::make(hi);
+  detail::rotate_pair<T>(Scalar<T>::load(src + d), Scalar<T>::load(src + d + half), c, s, d, half, dst);
 }
 
 // PyTorch: silu(g) = g / (1 + exp(-g)) in fp32, stored as T; then * up, rounded.
@@ -355,10 +345,7 @@ bool decode_attention(Element e, const DecodeAttentionArgs& args, cudaStream_t s
 
 namespace {
 std::atomic<bool>& overlap_flag() {
-  static std::atomic<bool> flag{[] {
-    const char* env = std::getenv("GRANITE_OVERLAP_LAUNCHES");
-    return env == nullptr || std::strcmp(env, "0") != 0;
-  }()};
+  static std::atomic<bool> flag{env_switch_on("GRANITE_OVERLAP_LAUNCHES")};
   return flag;
 }
 }  // namespace

@@ -4,9 +4,9 @@
 //
 // Overlapped launches (Hopper's programmatic dependent launch): a kernel launched with the programmatic stream
 // serialization attribute may start while the kernel before it in the stream is still running, once every block of
-// that one has said so (allow_next_kernel) or exited. Until its own wait_for_previous_kernel() returns it may only do
-// what does not depend on the previous kernels (read weights); after it, everything the stream ordered before it is
-// done and visible. A decode step is ~250 kernels of 3-40 us, so each one's start-up and tail are a real share of it:
+// that one has said so (allow_next_kernel) or exited. Until its own wait_for_previous_kernel() returns it may only
+// read what no kernel of the step writes (the weights: an inference step never writes them); after it, everything
+// the stream ordered before it is done and visible. A decode step is ~250 kernels of 3-40 us, so each one's start-up and tail are a real share of it:
 // the GEMVs load their first weights while the kernel before them finishes. Every kernel launched this way calls
 // wait_for_previous_kernel() in every block before touching anything else (before any early return), so the stream
 // order still holds transitively. Off below sm_90, before CUDA 12.3, or when switched off (set_overlapped_launches).
@@ -50,6 +50,20 @@ __device__ inline float round_to(float v) {
 template <typename T>
 __device__ inline float silu_rounded(float g) {
   return round_to<T>(g / (1.f + expf(-g)));
+}
+
+// Rotary embedding of one (d, d + D/2) pair ("rotate_half" layout) into dst, as PyTorch computes
+// rotated = cat(-x2, x1); out = x * cos + rotated * sin: three rounded ops per element,
+// out[d] = r(r(x1 cos[d]) + r(-x2 sin[d])), out[d+h] = r(r(x2 cos[d+h]) + r(x1 sin[d+h])). c, s: the row's cos/sin.
+// __fmul_rn / __fadd_rn: never contracted into an FMA (which would skip a rounding PyTorch does in fp32 too).
+template <typename T>
+__device__ inline void rotate_pair(float x1, float x2, const T* c, const T* s, int64_t d, int64_t half, T* dst) {
+  const float lo = __fadd_rn(round_to<T>(__fmul_rn(x1, Scalar<T>::load(c + d))),
+                             round_to<T>(__fmul_rn(-x2, Scalar<T>::load(s + d))));
+  const float hi = __fadd_rn(round_to<T>(__fmul_rn(x2, Scalar<T>::load(c + d + half))),
+                             round_to<T>(__fmul_rn(x1, Scalar<T>::load(s + d + half))));
+  dst[d] = Scalar<T>::make(lo);
+  dst[d + half] = Scalar<T>::make(hi);
 }
 
 __device__ inline void wait_for_previous_kernel() {
