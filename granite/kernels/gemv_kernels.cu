@@ -61,8 +61,9 @@ __device__ inline void rope_epilogue(const RopeArgs& a, int64_t m, int64_t head,
                          static_cast<const T*>(a.sin) + m * a.cs_batch, d, half, dst);
 }
 
+// One row of x, two weight rows a warp: at most 64 registers, so 4 blocks (32 warps) fit an SM instead of 3.
 template <typename T, int M, int kRows, int kSplit, int kForm>
-__global__ void __launch_bounds__(kGemvThreads)
+__global__ void __launch_bounds__(kGemvThreads, M == 1 && kRows == 2 ? 4 : 1)
     gemv_kernel(const T* __restrict__ x, const T* __restrict__ w, const T* __restrict__ bias, T* __restrict__ out,
                 int64_t N, int64_t K, RopeArgs rope) {
   static_assert(kForm == kPlain || kRows == 2, "SwiGLU and rope pair two rows per warp");
