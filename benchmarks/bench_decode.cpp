@@ -1,5 +1,5 @@
 // Generation throughput on one GPU: the work benchmarks/hf_decode_baseline.py gives transformers, in the same run.
-//   bench_decode CONFIG [PROMPT_TOKENS=128] [NEW_TOKENS=256] [BATCHES=1,8] [profile]
+//   bench_decode CONFIG [PROMPT_TOKENS=128] [NEW_TOKENS=256] [BATCHES=1,8] [profile|quick]
 // Random weights of CONFIG's shape (configs/models/granite-3b-code-base-2k.json: Granite-3B-Code), bf16. Decode: a
 // random prompt, then NEW_TOKENS greedy tokens (no stop id, so every run generates them all) after a 16-token
 // warm-up, per batch size and per decode mode (dynamic shapes; static shapes captured in a CUDA graph), with the
@@ -9,7 +9,8 @@
 // and by cuBLAS, per row count, and its attention by the fused kernel and by SDPA (device time: calls replayed from a
 // CUDA graph), one-row GEMVs per layout, launches overlapped or not. One JSON line per measurement.
 // With "profile" last: only one eager static decode step (fused, packed, first batch size) inside an NVTX range
-// "decode_step", for `ncu --nvtx --nvtx-include decode_step/` (scripts/gpu.sh profile-decode).
+// "decode_step", for `ncu --nvtx --nvtx-include decode_step/` (scripts/gpu.sh profile-decode). With "quick": only the
+// one-row GEMV layouts, the packed fused step and CUDA-graph generation (a short device session).
 #include <torch/cuda.h>
 #include <torch/nn/functional/linear.h>
 
@@ -93,6 +94,7 @@ int main(int argc, char** argv) {
   const int64_t new_tokens = argc > 3 ? std::stoll(argv[3]) : 256;
   const auto batches = parse_list(argc > 4 ? argv[4] : "1,8");
   const bool profile = argc > 5 && std::string(argv[5]) == "profile";
+  const bool quick = argc > 5 && std::string(argv[5]) == "quick";
   const granite::ModelConfig cfg = granite::load_model_config(argv[1]);
   torch::manual_seed(0);
   auto model = granite::make_model(cfg, /*initialize=*/false);
@@ -191,7 +193,7 @@ int main(int argc, char** argv) {
       std::vector<torch::Tensor> weights;
       for (int c = 0; c < copies; ++c) weights.push_back(torch::randn({shape.n, shape.k}, opts) * 0.02);
       const auto bias = shape.bias ? torch::randn({shape.n}, opts) : torch::Tensor();
-      for (int64_t rows = 1; rows <= 8; ++rows) {
+      for (int64_t rows = 1; rows <= (quick ? 0 : 8); ++rows) {
         const auto x = torch::randn({rows, shape.k}, opts);
         const double ours = per_call(200, [&](int i) { granite::kernels::gemv(x, weights[size_t(i % copies)], bias); });
         const double cublas = per_call(200, [&](int i) {
@@ -262,7 +264,7 @@ int main(int argc, char** argv) {
 
   // A decode step's attention alone (batch 1, the prompt's and new tokens' slots, additive mask as StaticDecoder
   // makes it): the fused kernel against SDPA.
-  {
+  if (!quick) {
     torch::NoGradGuard no_grad;
     const int64_t H = cfg.num_attention_heads, Hkv = cfg.num_key_value_heads, D = cfg.resolved_head_dim();
     const int64_t Tk = prompt_tokens + new_tokens;
@@ -284,7 +286,7 @@ int main(int argc, char** argv) {
   }
 
   // Composite ops and separate projections (what the model is without the inference work), then each step added.
-  measure_steps(false, {{false, false}, {false, true}, {true, false}, {true, true}});
+  if (!quick) measure_steps(false, {{false, false}, {false, true}, {true, false}, {true, true}});
   model->pack_for_inference();  // what granite-generate and granite-eval do after loading
   measure_steps(true, {{true, false}, {true, true}});
   granite::kernels::set_overlapped_launches(false);  // what overlapping the kernels' launches gains
@@ -316,6 +318,7 @@ int main(int argc, char** argv) {
   };
   for (const auto& [mode, name] : {std::pair{granite::DecodeSteps::Dynamic, "dynamic"},
                                    std::pair{granite::DecodeSteps::CudaGraph, "cuda_graph"}}) {
+    if (quick && mode == granite::DecodeSteps::Dynamic) continue;
     for (int64_t batch : batches) measure_generation(mode, name, batch);
   }
   granite::kernels::set_overlapped_launches(false);
@@ -323,7 +326,7 @@ int main(int argc, char** argv) {
   granite::kernels::set_overlapped_launches(true);
 
   // Prefill: the forward of (8, 2048) tokens (logits included), as HF's model(input_ids=x).
-  {
+  if (!quick) {
     torch::NoGradGuard no_grad;
     const int64_t B = 8, S = std::min<int64_t>(2048, cfg.max_position_embeddings);
     const auto x = torch::randint(0, cfg.vocab_size, {B, S}, torch::TensorOptions().dtype(torch::kInt64)).cuda();
