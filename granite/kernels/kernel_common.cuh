@@ -15,7 +15,6 @@
 #include <cuda_runtime.h>
 
 #include <cstdint>
-#include <utility>
 
 #include "granite/kernels/inference_launchers.h"
 
@@ -85,7 +84,7 @@ bool overlap_on_current_device();
 // overlap_on_current_device(). The kernel must follow the contract above.
 template <typename... Params, typename... Args>
 void launch_kernel(void (*kernel)(Params...), dim3 grid, dim3 block, size_t smem, cudaStream_t stream,
-                   Args&&... args) {
+                   const Args&... args) {
 #if CUDART_VERSION >= 12030
   if (overlap_on_current_device()) {
     cudaLaunchAttribute attribute[1];
@@ -98,11 +97,13 @@ void launch_kernel(void (*kernel)(Params...), dim3 grid, dim3 block, size_t smem
     config.stream = stream;
     config.attrs = attribute;
     config.numAttrs = 1;
-    cudaLaunchKernelEx(&config, kernel, Params(std::forward<Args>(args))...);  // its error: launch::last_error()
-    return;
+    if (cudaLaunchKernelEx(&config, kernel, Params(args)...) == cudaSuccess) return;
+    // Not taken (a driver or setting without programmatic launches): clear the error, launch the usual way, which
+    // reports any error of its own (launch::last_error()).
+    (void)cudaGetLastError();
   }
 #endif
-  kernel<<<grid, block, smem, stream>>>(Params(std::forward<Args>(args))...);
+  kernel<<<grid, block, smem, stream>>>(Params(args)...);
 }
 
 // Calls f with the CUDA element type of e as a null pointer (its type is what matters).
