@@ -9,7 +9,8 @@
 // the stream ordered before it is done and visible. A decode step is ~250 kernels of 3-40 us, so each one's start-up and tail are a real share of it:
 // the GEMVs load their first weights while the kernel before them finishes. Every kernel launched this way calls
 // wait_for_previous_kernel() in every block before touching anything else (before any early return), so the stream
-// order still holds transitively. Off below sm_90, before CUDA 12.3, or when switched off (set_overlapped_launches).
+// order still holds transitively. Off below sm_90, before CUDA 12.3, when switched off (set_overlapped_launches), or
+// when the driver refuses such a launch (then a plain one goes out).
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
